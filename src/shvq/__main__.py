@@ -1,0 +1,5 @@
+import sys
+
+from shvq.cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""Entropy coding of symbol arrays with frozen integer tables, through constriction's ANS coder.
+
+The interface is plain numpy arrays and bytes (nothing framework-specific):
+
+* ``encode(symbols, tables, precision) -> bytes``
+* ``decode(data, tables, precision, count) -> symbols``
+
+``symbols`` is ``(n,)`` with one table ``(L,)``, or ``(G, n)`` with one table per row ``(G, L)``
+(row ``g`` of the symbols is coded with table ``g``). The byte string is a sequence of
+little-endian 32-bit words; it is empty when there are no symbols.
+
+Determinism: constriction receives each table as exactly representable float64 counts (our
+integers) and rescales them to its fixed-point precision with IEEE arithmetic in compiled
+code; encoder and decoder feed it identical input, so both sides use the identical integer
+model on every machine. constriction is imported lazily, on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shvq.coding.tables import check_precision
+from shvq.errors import FormatError
+
+MAX_SYMBOLS = 1 << 27
+"""Most symbols one call may decode (a guard against hostile counts; 512 MiB of int32)."""
+
+
+def _constriction() -> Any:
+    try:
+        import constriction
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("shvq needs the 'constriction' package for entropy coding: pip install constriction") from exc
+    return constriction
+
+
+def _as_rows(symbols: np.ndarray, tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sym = np.asarray(symbols)
+    tab = np.asarray(tables)
+    if tab.ndim == 1:
+        tab = tab[None, :]
+        if sym.ndim != 1:
+            raise ValueError(f"with one table, symbols must be 1-D, got shape {sym.shape}")
+        sym = sym[None, :]
+    elif tab.ndim == 2:
+        if sym.ndim != 2 or sym.shape[0] != tab.shape[0]:
+            raise ValueError(f"with tables of shape {tab.shape}, symbols must be ({tab.shape[0]}, n), got {sym.shape}")
+    else:
+        raise ValueError(f"tables must be (L,) or (G, L), got {tab.shape}")
+    if not np.issubdtype(sym.dtype, np.integer):
+        raise ValueError(f"symbols must be integers, got {sym.dtype}")
+    return sym, tab
+
+
+def _models(tables: np.ndarray) -> list[Any]:
+    categorical = _constriction().stream.model.Categorical
+    return [categorical(np.ascontiguousarray(row, dtype=np.float64), perfect=False) for row in tables]
+
+
+def encode(symbols: np.ndarray, tables: np.ndarray, precision: int) -> bytes:
+    """Entropy-code ``symbols`` (``(n,)`` or ``(G, n)``, values in ``0..L−1``) with ``tables``.
+
+    Returns the coded bytes (a multiple of 4 bytes; about ``Σ −log2(f/2**P)`` bits plus at
+    most one or two 32-bit words of overhead).
+    """
+    check_precision(precision)
+    sym, tab = _as_rows(symbols, tables)
+    if sym.size == 0:
+        return b""
+    n_sym = tab.shape[1]
+    lo, hi = int(sym.min()), int(sym.max())
+    if lo < 0 or hi >= n_sym:
+        raise ValueError(f"symbol out of range 0..{n_sym - 1}: found {lo if lo < 0 else hi}")
+    coder = _constriction().stream.stack.AnsCoder()
+    models = _models(tab)
+    for g in range(sym.shape[0] - 1, -1, -1):  # a stack: last row first so row 0 decodes first
+        coder.encode_reverse(np.ascontiguousarray(sym[g], dtype=np.int32), models[g])
+    return coder.get_compressed().astype("<u4", copy=False).tobytes()
+
+
+def decode(data: bytes, tables: np.ndarray, precision: int, count: int) -> np.ndarray:
+    """Inverse of :func:`encode`: ``count`` symbols per table row.
+
+    Returns int32 ``(count,)`` for a single ``(L,)`` table or ``(G, count)`` for ``(G, L)`` tables.
+    Raises :class:`FormatError` if ``data`` is not a whole number of words, ends in a zero word,
+    or holds data beyond the symbols.
+    """
+    check_precision(precision)
+    tab = np.asarray(tables)
+    single = tab.ndim == 1
+    tab = tab[None, :] if single else tab
+    if count < 0 or tab.shape[0] * count > MAX_SYMBOLS:
+        raise FormatError(f"refusing to decode {tab.shape[0] * count} symbols (limit {MAX_SYMBOLS})")
+    if len(data) % 4:
+        raise FormatError("coded symbol stream is not a whole number of 32-bit words")
+    if tab.shape[0] * count == 0:
+        if data:
+            raise FormatError("coded symbol stream holds data but no symbols are expected")
+        return np.zeros((0,) if single else (tab.shape[0], 0), dtype=np.int32)
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    try:
+        coder = _constriction().stream.stack.AnsCoder(words)
+    except ValueError as exc:
+        raise FormatError(f"invalid coded symbol stream: {exc}") from None
+    models = _models(tab)
+    out = np.empty((tab.shape[0], count), dtype=np.int32)
+    for g in range(tab.shape[0]):
+        out[g] = coder.decode(models[g], count)
+    if not coder.is_empty():
+        raise FormatError("coded symbol stream holds data beyond its symbols")
+    return out[0] if single else out
