@@ -27,8 +27,13 @@ def soft_histogram(probs: Tensor) -> Tensor:
     return probs.mean(dim=0)
 
 
+def _sum_to_one(p: Tensor) -> Tensor:
+    total = p.sum(dim=-1, keepdim=True)
+    return p / torch.where(total > 0, total, torch.ones_like(total))
+
+
 def _normalise(q: Tensor) -> Tensor:
-    q = q.clamp_min(_EPS)
+    q = _sum_to_one(q).clamp_min(_EPS)
     return q / q.sum(dim=-1, keepdim=True)
 
 
@@ -38,8 +43,7 @@ def cross_entropy_bits(p: Tensor, q: Tensor) -> Tensor:
     ``p`` is a (hard) histogram without gradient; ``q`` a soft histogram with gradient. Both are
     normalised here; ``H(p, q) = H(p) + KL(p‖q) ≥ H(p)``.
     """
-    p = p / p.sum(dim=-1, keepdim=True).clamp_min(_EPS)
-    return -(p * torch.log2(_normalise(q))).sum(dim=-1)
+    return -(_sum_to_one(p) * torch.log2(_normalise(q))).sum(dim=-1)
 
 
 def entropy_bits(q: Tensor) -> Tensor:

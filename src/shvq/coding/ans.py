@@ -70,13 +70,19 @@ def encode(symbols: np.ndarray, tables: np.ndarray, precision: int) -> bytes:
     if sym.size == 0:
         return b""
     n_sym = tab.shape[1]
-    lo, hi = int(sym.min()), int(sym.max())
-    if lo < 0 or hi >= n_sym:
-        raise ValueError(f"symbol out of range 0..{n_sym - 1}: found {lo if lo < 0 else hi}")
+    sym = np.ascontiguousarray(sym)
+    # one pass: as unsigned, a negative symbol is huge, so max() < n_sym checks both ends
+    if int(sym.view(f"u{sym.dtype.itemsize}").max()) >= n_sym:
+        bad = sym[(sym < 0) | (sym >= n_sym)].flat[0]
+        raise ValueError(f"symbol out of range 0..{n_sym - 1}: found {int(bad)}")
+    if sym.dtype != np.int32:
+        sym = sym.astype(np.int32)
+    if n_sym == 1:  # a one-letter alphabet carries no information
+        return b""
     coder = _constriction().stream.stack.AnsCoder()
     models = _models(tab)
     for g in range(sym.shape[0] - 1, -1, -1):  # a stack: last row first so row 0 decodes first
-        coder.encode_reverse(np.ascontiguousarray(sym[g], dtype=np.int32), models[g])
+        coder.encode_reverse(sym[g], models[g])
     return coder.get_compressed().astype("<u4", copy=False).tobytes()
 
 
@@ -85,7 +91,7 @@ def decode(data: bytes, tables: np.ndarray, precision: int, count: int) -> np.nd
 
     Returns int32 ``(count,)`` for a single ``(L,)`` table or ``(G, count)`` for ``(G, L)`` tables.
     Raises :class:`FormatError` if ``data`` is not a whole number of words, ends in a zero word,
-    or holds data beyond the symbols.
+    or holds data beyond the symbols. A one-letter alphabet codes to no bytes at all.
     """
     check_precision(precision)
     tab = np.asarray(tables)
@@ -95,19 +101,18 @@ def decode(data: bytes, tables: np.ndarray, precision: int, count: int) -> np.nd
         raise FormatError(f"refusing to decode {tab.shape[0] * count} symbols (limit {MAX_SYMBOLS})")
     if len(data) % 4:
         raise FormatError("coded symbol stream is not a whole number of 32-bit words")
-    if tab.shape[0] * count == 0:
+    if tab.shape[0] * count == 0 or tab.shape[1] == 1:
         if data:
             raise FormatError("coded symbol stream holds data but no symbols are expected")
-        return np.zeros((0,) if single else (tab.shape[0], 0), dtype=np.int32)
+        out = np.zeros((tab.shape[0], count), dtype=np.int32)
+        return out[0] if single else out
     words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     try:
         coder = _constriction().stream.stack.AnsCoder(words)
     except ValueError as exc:
         raise FormatError(f"invalid coded symbol stream: {exc}") from None
     models = _models(tab)
-    out = np.empty((tab.shape[0], count), dtype=np.int32)
-    for g in range(tab.shape[0]):
-        out[g] = coder.decode(models[g], count)
+    rows = [coder.decode(models[g], count) for g in range(tab.shape[0])]
     if not coder.is_empty():
         raise FormatError("coded symbol stream holds data beyond its symbols")
-    return out[0] if single else out
+    return rows[0] if single else np.stack(rows)

@@ -1,0 +1,47 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shvq.cli import main
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "symbols-v1.shvq"
+
+
+def test_info_prints_header_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(GOLDEN)]) == 0
+    header = json.loads(capsys.readouterr().out)
+    assert header["kind"] == "symbols" and header["shape"] == [3, 4000]
+    assert header["file_bytes"] == GOLDEN.stat().st_size
+    assert header["precision_bits"] == 16 and header["coder"] == "ans32"
+    assert [s["tag"] for s in header["sections"]] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_bytes(b""), "not a shvq file"),
+        (lambda p: p.write_bytes(b"hello world, not a codec"), "not a shvq file"),
+        (lambda p: p.write_bytes(GOLDEN.read_bytes()[:100]), "checksum"),
+        (lambda p: p.mkdir(), "directory"),
+        (lambda p: None, "No such file"),
+    ],
+)
+def test_info_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, message) -> None:
+    target = tmp_path / "input.shvq"
+    make(target)
+    assert main(["info", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shvq: error: ") and message in err and err.count("\n") == 1
+
+
+def test_console_script_help_and_usage_errors() -> None:
+    run = [sys.executable, "-m", "shvq"]
+    r = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "info" in r.stdout
+    r = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "shvq: error:" in r.stderr
+    r = subprocess.run([*run, "info", "/nonexistent/x.shvq"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("shvq: error:") and "Traceback" not in r.stderr
