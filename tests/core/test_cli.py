@@ -45,3 +45,9 @@ def test_console_script_help_and_usage_errors() -> None:
     assert r.returncode == 2 and "shvq: error:" in r.stderr
     r = subprocess.run([*run, "info", "/nonexistent/x.shvq"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("shvq: error:") and "Traceback" not in r.stderr
+
+
+def test_help_does_not_import_torch() -> None:
+    code = "import sys; from shvq.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "False"

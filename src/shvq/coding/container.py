@@ -6,7 +6,8 @@ Layout (version 1; integers little-endian, ``varint`` = unsigned LEB128)::
     0       4     magic b"SHVQ"
     4       1     format version (1)
     5       1     payload kind (1 image, 2 network, 3 symbols)
-    6       1     coder id (1 = ANS with 32-bit words, constriction)
+    6       1     coder id (1 = ANS with 32-bit words, constriction;
+                  2 = sparse (gap, value) streams with canonical Huffman codes)
     7       1     table precision in bits (1..24)
     8       8     model hash: first 8 bytes of the SHA-256 content hash of the model that
                   decodes this file (all zero for self-contained payloads)
@@ -36,6 +37,7 @@ from shvq.errors import FormatError
 MAGIC = b"SHVQ"
 VERSION = 1
 CODER_ANS32 = 1
+CODER_SPARSE_HUFFMAN = 2
 HASH_LEN = 8
 MAX_FILE_BYTES = 1 << 30
 MAX_NDIM = 8
@@ -53,7 +55,7 @@ class PayloadKind(enum.IntEnum):
     SYMBOLS = 3
 
 
-CODER_NAMES = {CODER_ANS32: "ans32"}
+CODER_NAMES = {CODER_ANS32: "ans32", CODER_SPARSE_HUFFMAN: "sparse-huffman"}
 
 
 @dataclass(frozen=True)
