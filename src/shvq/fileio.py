@@ -18,6 +18,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
     if not overwrite and target.exists():
         raise FileExistsError(f"{target} exists (use --force to overwrite)")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

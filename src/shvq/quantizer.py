@@ -147,14 +147,17 @@ class SoftToHardQuantizer(nn.Module):
         self.set_centers(mesh[:L])
 
     @torch.no_grad()
-    def init_kmeans(self, sample: Tensor, iters: int = 25, seed: int = 0) -> None:
+    def init_kmeans(self, sample: Tensor, iters: int = 25, seed: int = 0, max_points: int = 20_000) -> None:
         """k-means (Lloyd, k-means++ seeding) on the vectors of ``sample`` (any shape this
-        quantizer accepts). Deterministic for a given ``seed``. With ``pin_zero`` the zero center
-        stays fixed while the other ``L − 1`` centers move."""
+        quantizer accepts), on a random subset of at most ``max_points`` vectors. Deterministic
+        for a given ``seed``. With ``pin_zero`` the zero center stays fixed while the other
+        ``L − 1`` centers move."""
         z = self.to_vectors(sample.detach().float())[0].cpu()
         if z.shape[0] == 0:
             raise ValueError("init_kmeans needs a non-empty sample")
         gen = torch.Generator().manual_seed(seed)
+        if z.shape[0] > max_points:
+            z = z[torch.randperm(z.shape[0], generator=gen)[:max_points]]
         L = self.num_centers
         if self.pin_zero:
             chosen = [torch.zeros(self.dim)]

@@ -51,3 +51,21 @@ def test_help_does_not_import_torch() -> None:
     code = "import sys; from shvq.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "False"
+
+
+def test_write_atomic_permissions_and_no_overwrite(tmp_path: Path) -> None:
+    import os
+
+    from shvq.fileio import write_atomic
+
+    target = tmp_path / "out.bin"
+    write_atomic(target, b"abc")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(FileExistsError):
+        write_atomic(target, b"xyz")
+    assert target.read_bytes() == b"abc"
+    write_atomic(target, b"xyz", overwrite=True)
+    assert target.read_bytes() == b"xyz"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary left behind

@@ -83,6 +83,25 @@ def test_rate_pressure_lowers_the_entropy() -> None:
     assert r.hard_bits < 0.6 * first  # 2.75 -> 1.49 bits/symbol measured
 
 
+def test_soft_entropy_pressure_goes_further_than_cross_entropy() -> None:
+    """H(p, q)'s gradient only pulls q toward p and fades once they agree; H(q)'s concentrates
+    the symbols. Measured: 1.49 vs 0.29 bits/symbol after 60 steps."""
+    finals = {}
+    for rate in ("cross_entropy", "soft_entropy"):
+        torch.manual_seed(0)
+        q = SoftToHardQuantizer(8, 1, sigma=4.0)
+        em = HistogramEntropyModel(2, 8, rate=rate)  # type: ignore[arg-type]
+        x = torch.nn.Parameter(torch.randn(4, 2, 8, 8))
+        opt = torch.optim.Adam([x, *q.parameters()], lr=0.05)
+        for _ in range(60):
+            opt.zero_grad()
+            r = em(q(x))
+            r.bits.backward()
+            opt.step()
+        finals[rate] = r.hard_bits / r.num_symbols
+    assert finals["soft_entropy"] < 0.5 * finals["cross_entropy"]
+
+
 def test_shared_vs_per_group() -> None:
     q, em_shared = _setup(shared=True)
     em_groups = HistogramEntropyModel(4, 8, momentum=0.5)

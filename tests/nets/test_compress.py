@@ -147,3 +147,30 @@ def test_deep_compression_and_uniform_baselines_round_trip(tmp_path: Path) -> No
     model, _ = load_compressed(tmp_path / "u.shvq", lambda d: TinyNet())
     with torch.no_grad():
         assert torch.equal(model(x), uq(x))
+
+
+@pytest.mark.parametrize(
+    "arch, channels, size, params",
+    [("lenet300", 1, 28, 266_610), ("lenet5", 1, 28, 431_080), ("resnet20", 3, 32, 269_722), ("resnet32", 3, 32, 464_154)],
+)
+def test_architectures_have_the_published_sizes(arch: str, channels: int, size: int, params: int) -> None:
+    from shvq.nets.models import build_model, count_parameters
+
+    m = build_model(arch, in_channels=channels, num_classes=10, image_size=size)
+    assert count_parameters(m) == params
+    assert m(torch.zeros(2, channels, size, size)).shape == (2, 10)
+
+
+def test_resnet_with_batchnorm_round_trips(tmp_path: Path) -> None:
+    from shvq.nets.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet20", in_channels=3, num_classes=10, image_size=32)
+    data = Split(torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,)))
+    cfg = CompressConfig(num_centers=8, epochs=1, finetune_epochs=1, batch_size=16, mode="straight_through", sigma_start=5.0)
+    qnet = compress_network(model, data, cfg, progress=False)
+    meta = {"arch": "resnet20", "dataset": "cifar10", "in_channels": 3, "num_classes": 10, "image_size": 32}
+    save_compressed(qnet, tmp_path / "r.shvq", meta)
+    restored, _ = load_compressed(tmp_path / "r.shvq")
+    with torch.no_grad():
+        assert torch.equal(restored(data.images), qnet(data.images))

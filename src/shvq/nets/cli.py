@@ -78,9 +78,9 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     if args.method == "shvq":
         config = CompressConfig(
             num_centers=args.centers, dim=args.dim, shared_codebook=args.shared_codebook, pin_zero=not args.no_pin_zero,
-            mode=args.mode, beta=args.beta, sigma_start=args.sigma_start, sigma_end=args.sigma_end, epochs=args.epochs,
+            mode=args.mode, rate=args.rate, beta=args.beta, sigma_start=args.sigma_start, sigma_end=args.sigma_end, epochs=args.epochs,
             finetune_epochs=args.finetune_epochs, lr=args.lr, center_lr=args.center_lr, finetune_lr=args.finetune_lr,
-            batch_size=args.batch, seed=args.seed,
+            batch_size=args.batch, finetune_batch_size=args.finetune_batch, seed=args.seed,
         )
         settings = config.to_dict()
         qnet = compress_network(model, ds.train, config, log=record)
@@ -187,6 +187,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--shared-codebook", action="store_true", help="one codebook for all layers")
     c.add_argument("--no-pin-zero", action="store_true", help="do not pin a center at zero")
     c.add_argument("--mode", choices=("anneal", "straight_through"), default="anneal")
+    c.add_argument("--rate", choices=("soft_entropy", "cross_entropy"), default="soft_entropy",
+                   help="rate term: H(q) of the soft histogram (default) or H(p, q)")
     c.add_argument("--sigma-start", type=float, default=10.0)
     c.add_argument("--sigma-end", type=float, default=1e4)
     c.add_argument("--epochs", type=int, default=10, help="rate-penalised epochs (deep-compression: pruned retraining)")
@@ -198,7 +200,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--search-steps", type=int, default=12, help="uniform: bisection steps over the step size")
     c.add_argument("--lr", type=float, default=1e-3)
     c.add_argument("--center-lr", type=float, default=1e-3)
-    c.add_argument("--finetune-lr", type=float, default=1e-4)
+    c.add_argument("--finetune-lr", type=float, default=1e-3)
+    c.add_argument("--finetune-batch", type=int, default=128, help="batch size with fixed assignments (default 128)")
     c.add_argument("--batch", type=int, default=128)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--force", action="store_true", help="overwrite the output")

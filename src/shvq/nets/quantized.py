@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from shvq.coding.tables import DEFAULT_PRECISION, quantize_probabilities
-from shvq.entropy import HistogramEntropyModel, RateEstimate
+from shvq.entropy import HistogramEntropyModel, RateEstimate, RateKind
 from shvq.quantizer import Mode, QuantizerOutput, SoftToHardQuantizer
 
 
@@ -60,6 +60,9 @@ class QuantizedNetwork(nn.Module):
         pin_zero: center 0 fixed at exactly zero, so the rate term can prune weights.
         mode: ``"anneal"`` or ``"straight_through"`` (see :class:`SoftToHardQuantizer`).
         sigma: initial σ (in units of the normalised weights).
+        rate: ``"soft_entropy"`` (``H(q)``, default: its gradient concentrates the weights on
+            probable centers) or ``"cross_entropy"`` (``H(p, q)``, whose gradient only pulls the
+            soft histogram toward the hard one and fades as they agree).
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class QuantizedNetwork(nn.Module):
         pin_zero: bool = True,
         mode: Mode = "anneal",
         sigma: float = 1.0,
+        rate: RateKind = "soft_entropy",
     ) -> None:
         super().__init__()
         from shvq.nets.models import default_quantized
@@ -94,7 +98,7 @@ class QuantizedNetwork(nn.Module):
             return SoftToHardQuantizer(num_centers, dim, grouping="flat", mode=mode, sigma=sigma, pin_zero=pin_zero)
 
         self.quantizers = nn.ModuleList([make() for _ in range(n_q)])
-        self.entropy_models = nn.ModuleList([HistogramEntropyModel(1, num_centers) for _ in range(n_q)])
+        self.entropy_models = nn.ModuleList([HistogramEntropyModel(1, num_centers, rate=rate) for _ in range(n_q)])
         for i, n in enumerate(self.names):
             std = float(params[n].detach().float().std()) if params[n].numel() > 1 else 1.0
             self.register_buffer(f"scale_{i}", torch.tensor(std if std > 0 else 1.0))

@@ -95,6 +95,7 @@ class CompressConfig:
     shared_codebook: bool = False
     pin_zero: bool = True
     mode: str = "anneal"
+    rate: str = "soft_entropy"
     beta: float = 0.05
     sigma_start: float = 10.0
     sigma_end: float = 1e4
@@ -102,8 +103,9 @@ class CompressConfig:
     finetune_epochs: int = 3
     lr: float = 1e-3
     center_lr: float = 1e-3
-    finetune_lr: float = 1e-4
+    finetune_lr: float = 1e-3
     batch_size: int = 128
+    finetune_batch_size: int = 128
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -122,9 +124,11 @@ def compress_network(
     """Soft-to-hard compress ``model``'s weights; returns a finalized :class:`QuantizedNetwork`.
 
     1. centers by k-means on each layer's (normalised) weights, zero pinned;
-    2. ``config.epochs`` of ``CE + beta · bits/weight`` with σ raised exponentially from
+    2. ``config.epochs`` of ``CE + beta · bits/weight`` (Adam, cosine learning-rate decay) with σ
+       raised exponentially from
        ``sigma_start`` to ``sigma_end`` (annealing mode) or fixed (straight-through);
-    3. assignments fixed, ``finetune_epochs`` of CE training of centers and unquantized tensors;
+    3. assignments fixed, ``finetune_epochs`` of CE training of centers and unquantized tensors
+       (cheap: no soft assignment, so a smaller ``finetune_batch_size`` buys many more steps);
     4. finalize (float16 extras, exact-count tables).
     """
     torch.manual_seed(config.seed)
@@ -138,6 +142,7 @@ def compress_network(
         pin_zero=config.pin_zero,
         mode=config.mode,  # type: ignore[arg-type]
         sigma=config.sigma_start,
+        rate=config.rate,  # type: ignore[arg-type]
     )
     qnet.init_centers("kmeans", seed=config.seed)
     n_w = qnet.num_quantized()
@@ -148,6 +153,7 @@ def compress_network(
     cid = {id(p) for p in center_params}
     net_params = [p for p in qnet.model.parameters() if id(p) not in cid]
     opt = torch.optim.Adam([{"params": net_params, "lr": config.lr}, {"params": center_params, "lr": config.center_lr}])
+    lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     bar = tqdm(total=steps, desc="quantize", disable=not progress, leave=False)
     for epoch in range(config.epochs):
         qnet.train()
@@ -160,6 +166,7 @@ def compress_network(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            lr_decay.step()
             if config.mode == "anneal":
                 qnet.set_sigma(sigma.step())
             tot["ce"] += float(ce.detach()) * len(y)
@@ -173,9 +180,11 @@ def compress_network(
     qnet.fix_assignments()
     ft_params = [p for p in qnet.parameters() if p.requires_grad]
     opt = torch.optim.Adam(ft_params, lr=config.finetune_lr)
-    bar = tqdm(total=config.finetune_epochs * per_epoch, desc="fine-tune", disable=not progress, leave=False)
+    ft_decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.finetune_epochs * math.ceil(len(train) / config.finetune_batch_size)))
+    ft_steps = config.finetune_epochs * math.ceil(len(train) / config.finetune_batch_size)
+    bar = tqdm(total=ft_steps, desc="fine-tune", disable=not progress, leave=False)
     for epoch in range(config.finetune_epochs):
-        ce = cross_entropy_epoch(qnet, opt, train, config.batch_size, gen, bar=bar)
+        ce = cross_entropy_epoch(qnet, opt, train, config.finetune_batch_size, gen, after_step=ft_decay.step, bar=bar)
         if log:
             log({"phase": "finetune", "epoch": epoch + 1, "ce": ce})
     bar.close()
