@@ -21,6 +21,9 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
+demo: $(STAMP)
+	$(PY) scripts/demo.py --out demo-output
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_coding.py
 

@@ -42,7 +42,7 @@ if [ "$what" = lenet5 ] || [ "$what" = all ]; then
     --out $RUNS/lenet5-mnist.safetensors
   step $OUT/lenet5-mnist-shvq.shvq $RUNS/lenet5-shvq.log \
     $SHVQ nets compress $RUNS/lenet5-mnist.safetensors --data $DATA/mnist -o $OUT/lenet5-mnist-shvq.shvq \
-    --mode straight_through --rate soft_entropy --sigma-start 5 --beta ${L5_BETA:-1} --centers 16 --epochs 8 \
+    --mode straight_through --rate soft_entropy --sigma-start 5 --beta ${L5_BETA:-0.5} --centers 16 --epochs 8 \
     --finetune-epochs 3 --batch 1024 --lr 1e-3 --center-lr 1e-3 --seed 0 --threads 1
   step $OUT/lenet5-mnist-deep-compression.shvq $RUNS/lenet5-dc.log \
     $SHVQ nets compress $RUNS/lenet5-mnist.safetensors --data $DATA/mnist -o $OUT/lenet5-mnist-deep-compression.shvq \

@@ -13,7 +13,7 @@ file-inspection commands stay fast):
 
 from __future__ import annotations
 
-from typing import Any
+from shvq._lazy import lazy_getattr
 
 from shvq.errors import AlreadyFrozenError, FormatError, ModelMismatchError, NotFrozenError, ShvqError
 
@@ -32,16 +32,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shvq' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_getattr('shvq', _LAZY, globals())
 
 __all__ = [
     "AlreadyFrozenError",

@@ -45,7 +45,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info]  # ty
 
 # Modules that add subcommands: each defines ``register(subparsers)``; imports inside their
 # command functions stay lazy so ``shvq --help`` does not import PyTorch.
-SUBCOMMAND_MODULES: list[str] = ["shvq.eval.cli", "shvq.nets.cli"]
+SUBCOMMAND_MODULES: list[str] = ["shvq.eval.cli", "shvq.image.cli", "shvq.nets.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

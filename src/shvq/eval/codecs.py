@@ -329,6 +329,7 @@ _REGISTRY: dict[str, CodecFactory | str] = {
     "avif": AvifCodec,
     "hevc": HevcCodec,
     "jpegxl": JpegXlCodec,
+    "shvq": "shvq.eval.shvq_codec:ShvqCodec",
 }
 
 

@@ -6,7 +6,7 @@ so that the CLI can list its commands without importing PyTorch.
 
 from __future__ import annotations
 
-from typing import Any
+from shvq._lazy import lazy_getattr
 
 _LAZY = {
     "QuantizedNetwork": "shvq.nets.quantized",
@@ -18,13 +18,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shvq.nets' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = lazy_getattr('shvq.nets', _LAZY, globals())
 
 __all__ = list(_LAZY)

@@ -1,0 +1,223 @@
+"""Image subcommands of ``shvq``: ``compress``, ``decompress``, ``models`` and ``train image``.
+
+PyTorch and the model code are imported inside the command functions, so ``shvq --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from shvq.errors import ShvqError
+
+
+class ImageCliError(ShvqError):
+    """A user-facing error of an image subcommand."""
+
+
+def _note(message: str | None) -> None:
+    if message:
+        print(f"shvq: note: {message}", file=sys.stderr)
+
+
+def _check_output(path: str, force: bool) -> Path:
+    out = Path(path)
+    if out.is_dir():
+        raise ImageCliError(f"{out} is a directory")
+    if out.exists() and not force:
+        raise ImageCliError(f"{out} exists (use --force to overwrite)")
+    if not out.parent.is_dir() and str(out.parent):
+        raise ImageCliError(f"{out.parent}: no such directory")
+    return out
+
+
+def _check_input(path: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise ImageCliError(f"{p}: no such file")
+    if p.is_dir():
+        raise ImageCliError(f"{p} is a directory, not a file")
+    return p
+
+
+# ----------------------------------------------------------------------- compress
+def _cmd_compress(args: argparse.Namespace) -> int:
+    src = _check_input(args.input)
+    out = _check_output(args.output, args.force)
+    from shvq.fileio import write_atomic
+    from shvq.image import zoo
+    from shvq.image.convert import load_image
+
+    rgb, note = load_image(src)
+    _note(note)
+    h, w = rgb.shape[:2]
+    if args.max_bpp is not None:
+        if not args.max_bpp > 0:
+            raise ImageCliError("--max-bpp must be > 0")
+        models = zoo.available(args.models_dir)
+        if not models:
+            raise zoo.UnknownModelError("no shipped image models")
+        chosen = None
+        smallest = None
+        for e in reversed(models):  # highest rate first: the best model that fits
+            data = zoo.load_entry(e).compress(rgb)
+            bpp = len(data) * 8 / (h * w)
+            smallest = bpp if smallest is None else min(smallest, bpp)
+            if bpp <= args.max_bpp:
+                chosen = (e, data)
+                break
+        if chosen is None:
+            raise ImageCliError(f"no shipped model fits {args.max_bpp:g} bpp (the smallest file is {smallest:.4f} bpp)")
+        e, data = chosen
+    else:
+        e = zoo.entry(args.model, quality=args.quality, weights_dir=args.models_dir)
+        data = zoo.load_entry(e).compress(rgb)
+    write_atomic(out, data, overwrite=args.force)
+    print(f"{src} -> {out}: {len(data)} bytes, {len(data) * 8 / (h * w):.4f} bpp, {w}x{h}, model {e.name}")
+    return 0
+
+
+# --------------------------------------------------------------------- decompress
+def _cmd_decompress(args: argparse.Namespace) -> int:
+    src = _check_input(args.input)
+    out = _check_output(args.output, args.force)
+    from shvq.coding.container import PayloadKind, read_container
+    from shvq.fileio import write_atomic
+    from shvq.image import zoo
+    from shvq.image.convert import encode_png
+
+    container = read_container(src)
+    if container.kind != PayloadKind.IMAGE:
+        raise ImageCliError(f"{src} holds a {container.kind.name.lower()} payload, not an image")
+    e = zoo.entry(content_hash=container.model_hash, weights_dir=args.models_dir)
+    rgb = zoo.load_entry(e).decompress(container)
+    write_atomic(out, encode_png(rgb), overwrite=args.force)
+    h, w = rgb.shape[:2]
+    print(f"{src} -> {out}: {w}x{h}, model {e.name}")
+    return 0
+
+
+# ------------------------------------------------------------------------ models
+def _cmd_models(args: argparse.Namespace) -> int:
+    from shvq.image import zoo
+
+    rows: list[dict[str, Any]] = [e.summary() for e in zoo.available(args.models_dir)]
+    print(json.dumps(rows, indent=2 if args.pretty else None))
+    return 0
+
+
+# ------------------------------------------------------------------------- train
+def _cmd_train_image(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from shvq.image.model import ImageCodecConfig
+    from shvq.image.train import TrainConfig, train
+    from shvq.schedules import make_schedule
+
+    if args.steps < 1:
+        raise ImageCliError("--steps must be >= 1")
+    if args.beta < 0:
+        raise ImageCliError("--beta must be >= 0")
+    sigma_spec = args.sigma
+    if sigma_spec is None and args.mode == "anneal":
+        sigma_spec = f"exp:1:1000:{max(1, int(0.8 * args.steps))}"
+    model_cfg = ImageCodecConfig(
+        channels=args.channels,
+        latent_channels=args.latent_channels,
+        num_centers=args.centers,
+        vector_dim=args.dim,
+        mode=args.mode,
+        sigma=make_schedule(sigma_spec).value if sigma_spec else 1.0,
+    )
+    cfg = TrainConfig(
+        data=args.data, out=args.out, beta=args.beta, steps=args.steps, val=args.val, seed=args.seed,
+        crop=args.crop, batch=args.batch, lr=args.lr, sigma=sigma_spec, distortion=args.distortion,
+        val_every=args.val_every, val_limit=args.val_limit, ckpt_every=args.ckpt_every,
+        init_from=args.init_from, model=model_cfg,
+    )
+    stem = train(cfg, resume=args.resume, progress=not args.no_progress)
+    assert stem is not None
+    print(f"frozen model: {stem}.safetensors (+ {stem.name}.json)")
+    return 0
+
+
+def _train_subparsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """The sub-subcommand table of ``shvq train`` (created here, or reused if another module made it)."""
+    existing = sub.choices.get("train")
+    if existing is not None:
+        for action in existing._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action
+        raise RuntimeError("'shvq train' exists without sub-commands")
+    p = sub.add_parser("train", help="train a model", description="Train a model (see: shvq train image --help).")
+    tsub = p.add_subparsers(dest="train_what", metavar="WHAT")
+    tsub.required = True
+    return tsub
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``compress``, ``decompress``, ``models`` and ``train image`` to the ``shvq`` command."""
+    models_help = "folder of models to use instead of the shipped ones"
+
+    p = sub.add_parser("compress", help="compress an image into a .shvq file",
+                       description="Compress an image (PNG, JPEG, ...) with a shipped learned model. Greyscale and "
+                       "RGBA images are converted to RGB (a note says so).")
+    p.add_argument("input", help="image file")
+    p.add_argument("-o", "--output", required=True, help="the .shvq file to write")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", help="shipped model name (see: shvq models)")
+    which.add_argument("--quality", type=int, help="N-th shipped model, 1 = lowest rate")
+    which.add_argument("--max-bpp", type=float, help="best shipped model whose real file fits this many bits per pixel")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.add_argument("--models-dir", help=models_help)
+    p.set_defaults(func=_cmd_compress)
+
+    p = sub.add_parser("decompress", help="decompress a .shvq image file to PNG",
+                       description="Decode a .shvq image file with the shipped model it names (by content hash).")
+    p.add_argument("input", help=".shvq file")
+    p.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.add_argument("--models-dir", help=models_help)
+    p.set_defaults(func=_cmd_decompress)
+
+    p = sub.add_parser("models", help="list the shipped image models as JSON",
+                       description="Print the shipped image models as a JSON list, lowest rate first.")
+    p.add_argument("--pretty", action="store_true", help="indent the JSON")
+    p.add_argument("--models-dir", help=models_help)
+    p.set_defaults(func=_cmd_models)
+
+    p = _train_subparsers(sub).add_parser(
+        "image", help="train an image codec",
+        description="Train an image codec on D + beta*bpp (D = MSE on the 0..255 scale, or 1 - MS-SSIM), with "
+        "periodic validation on real files, checkpoints, and a frozen model exported to OUT/final/ at the end.")
+    p.add_argument("--data", required=True, help="folder of training images")
+    p.add_argument("--val", help="folder of validation images")
+    p.add_argument("--out", required=True, help="output folder (logs, checkpoints, final model)")
+    p.add_argument("--beta", type=float, required=True, help="rate weight in D + beta*bpp")
+    p.add_argument("--steps", type=int, required=True, help="optimisation steps")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--init-from", help="fine-tune a trained model (run folder, checkpoint folder or model stem); "
+                   "its architecture replaces the model options below")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--channels", type=int, default=64, help="hidden channels")
+    p.add_argument("--latent-channels", type=int, default=96, help="latent channels M")
+    p.add_argument("--centers", type=int, default=32, help="codebook size L")
+    p.add_argument("--dim", type=int, default=1, help="vector dimension d (M divisible by d)")
+    p.add_argument("--crop", type=int, default=128, help="training crop side in pixels")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--mode", choices=["anneal", "straight_through"], default="straight_through")
+    p.add_argument("--sigma", help="sigma schedule: const:S, linear:A:B:STEPS, exp:A:B:STEPS, gap:S:TARGET "
+                   "(default: const:1 straight-through, exp:1:1000:0.8*steps for anneal)")
+    p.add_argument("--distortion", choices=["mse", "ms-ssim"], default="mse")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--val-limit", type=int, help="validate on the first N images only")
+    p.add_argument("--ckpt-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train_image)

@@ -1,0 +1,90 @@
+"""Training data: a folder of images held in memory, and deterministic random crops with flips.
+
+The crops of step ``t`` depend only on ``(seed, t)``, so a resumed run sees exactly the batches
+an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def list_images(root: str | os.PathLike[str]) -> list[Path]:
+    """Image files directly in ``root`` (sorted by name). Raises ValueError if there are none."""
+    p = Path(root)
+    if not p.is_dir():
+        raise ValueError(f"{p} is not a directory of images")
+    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {p}")
+    return files
+
+
+def load_folder(root: str | os.PathLike[str], limit: int | None = None) -> list[np.ndarray]:
+    """All images of a folder as uint8 ``H×W×3`` arrays (greyscale/RGBA converted to RGB)."""
+    from shvq.image.convert import load_image
+
+    files = list_images(root)
+    if limit is not None:
+        files = files[:limit]
+    return [load_image(f)[0] for f in files]
+
+
+class RandomCrops:
+    """Batches of random ``crop×crop`` patches with random horizontal and vertical flips.
+
+    Args:
+        images: uint8 ``H×W×3`` arrays; one smaller than ``crop`` is edge-padded first.
+        crop: side of the square patches, in pixels.
+        batch: patches per batch.
+        seed: the run's seed; batch ``t`` is drawn from ``numpy.random.default_rng((seed, t))``.
+
+    Images are picked with probability proportional to their area, so every pixel of the
+    folder is about equally likely to be seen.
+    """
+
+    def __init__(self, images: list[np.ndarray], crop: int, batch: int, seed: int = 0) -> None:
+        if not images:
+            raise ValueError("RandomCrops needs at least one image")
+        if crop < 1 or batch < 1:
+            raise ValueError("crop and batch must be >= 1")
+        self.crop = crop
+        self.batch_size = batch
+        self.seed = seed
+        self.images = [self._fit(np.asarray(im, dtype=np.uint8), crop) for im in images]
+        area = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
+        self.weights = area / area.sum()
+
+    @staticmethod
+    def _fit(im: np.ndarray, crop: int) -> np.ndarray:
+        ph, pw = max(0, crop - im.shape[0]), max(0, crop - im.shape[1])
+        if ph or pw:
+            im = np.pad(im, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        return im
+
+    def batch(self, step: int) -> Tensor:
+        """Batch number ``step``: float ``N×3×crop×crop`` in ``[0, 1]``."""
+        rng = np.random.default_rng((self.seed, step))
+        c = self.crop
+        out = np.empty((self.batch_size, c, c, 3), dtype=np.uint8)
+        for i in range(self.batch_size):
+            im = self.images[int(rng.choice(len(self.images), p=self.weights))]
+            top = int(rng.integers(0, im.shape[0] - c + 1))
+            left = int(rng.integers(0, im.shape[1] - c + 1))
+            patch = im[top : top + c, left : left + c]
+            if rng.random() < 0.5:
+                patch = patch[:, ::-1]
+            if rng.random() < 0.5:
+                patch = patch[::-1]
+            out[i] = patch
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(255.0)
+
+
+__all__ = ["IMAGE_EXTENSIONS", "RandomCrops", "list_images", "load_folder"]

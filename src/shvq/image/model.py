@@ -1,0 +1,352 @@
+"""The image codec: analysis transform -> soft-to-hard quantizer -> per-group histogram entropy
+model -> synthesis transform, with three verbs:
+
+* ``forward(x)`` for training and evaluation (reconstruction + rate terms),
+* ``compress(image) -> bytes`` (a ``.shvq`` container, kind IMAGE),
+* ``decompress(bytes) -> image`` (uint8 ``H×W×3``).
+
+``decompress(compress(x))`` equals the eval-mode ``forward(x)`` reconstruction rounded to 8 bits,
+exactly: the file holds the symbols, the decoder looks their centers up and runs only the
+synthesis transform in floating point.
+
+Image tensors are float ``N×3×H×W`` in ``[0, 1]``. Any ``H, W >= 1``: the input is padded
+(replicate) to a multiple of :data:`STRIDE` and the reconstruction cropped back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from shvq.coding.container import Container, PayloadKind, Section
+from shvq.entropy import HistogramEntropyModel
+from shvq.errors import FormatError, ModelMismatchError, NotFrozenError
+from shvq.hashing import model_hash
+from shvq.image.convert import MAX_PIXELS, note, rgb_from_array, rgb_from_pil
+from shvq.image.layers import analysis_transform, synthesis_transform
+from shvq.quantizer import QuantizerOutput, SoftToHardQuantizer
+
+STRIDE = 16
+"""Total downsampling factor of the analysis transform."""
+
+SECTION_SYMBOLS = 1
+"""Container section tag of the entropy-coded latent symbols."""
+
+
+@dataclass
+class ImageCodecConfig:
+    """Everything needed to rebuild an :class:`ImageCodec` (saved as JSON beside the weights).
+
+    Attributes:
+        channels: width ``N`` of the hidden layers.
+        latent_channels: ``M``, channels of the latent (divisible by ``vector_dim``).
+        num_centers: ``L``, codebook size.
+        vector_dim: ``d``; ``M/d`` groups, each with its own histogram.
+        mode: quantizer mode, ``"anneal"`` or ``"straight_through"``.
+        sigma: initial σ of the soft assignment.
+        init_range: the uniform grid the centers start on.
+        rate: ``"cross_entropy"`` or ``"soft_entropy"``.
+        shared_histogram: one histogram for all groups.
+        precision: bits of the frozen frequency tables.
+        kernel: convolution kernel size.
+    """
+
+    channels: int = 64
+    latent_channels: int = 96
+    num_centers: int = 32
+    vector_dim: int = 1
+    mode: str = "straight_through"
+    sigma: float = 1.0
+    init_range: tuple[float, float] = (-15.5, 15.5)
+    rate: str = "cross_entropy"
+    shared_histogram: bool = False
+    precision: int = 16
+    kernel: int = 5
+
+    def __post_init__(self) -> None:
+        self.init_range = (float(self.init_range[0]), float(self.init_range[1]))
+        if self.channels < 1 or self.latent_channels < 1 or self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError("channels and latent_channels must be >= 1 and kernel odd")
+        if self.latent_channels % self.vector_dim:
+            raise ValueError(
+                f"latent_channels ({self.latent_channels}) must be divisible by vector_dim ({self.vector_dim})"
+            )
+
+    @property
+    def num_groups(self) -> int:
+        return self.latent_channels // self.vector_dim
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["init_range"] = list(self.init_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageCodecConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown image codec config keys: {sorted(unknown)}")
+        d = dict(data)
+        if "init_range" in d:
+            d["init_range"] = tuple(d["init_range"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+@dataclass
+class ImageCodecOutput:
+    """What :meth:`ImageCodec.forward` returns.
+
+    Attributes:
+        x_hat: ``N×3×H×W`` float reconstruction (``[0, 1]`` scale, not clamped).
+        bits: differentiable total rate estimate of the batch, in bits.
+        bpp: ``bits / (N·H·W)``, differentiable, in bits per pixel.
+        hard_bpp: bits per pixel of the batch's hard empirical entropy (float, no gradient).
+        quantized: the quantizer output (symbols ``N×G×h×w``, histograms, soft-hard gap).
+    """
+
+    x_hat: Tensor
+    bits: Tensor
+    bpp: Tensor
+    hard_bpp: float
+    quantized: QuantizerOutput
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """``(H, W)`` rounded up to a multiple of :data:`STRIDE`."""
+    return -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
+
+
+def to_uint8(x_hat: Tensor) -> np.ndarray:
+    """``1×3×H×W`` or ``3×H×W`` float in ``[0, 1]`` -> uint8 ``H×W×3`` (clamp, ×255, round half even)."""
+    t = x_hat.detach().float()
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError("to_uint8 takes one image")
+        t = t[0]
+    t = torch.round(t.clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+    return t.permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def image_to_tensor(image: Any) -> Tensor:
+    """A user image -> float ``1×3×H×W`` in ``[0, 1]`` (CPU).
+
+    Accepts uint8 numpy arrays / tensors of shape ``H×W[×C]`` (C = 1, 2, 3, 4), PIL images, or float
+    tensors ``3×H×W`` / ``1×3×H×W`` already in ``[0, 1]``. Greyscale and alpha are converted to RGB
+    with an :class:`~shvq.image.convert.ImageConversionWarning`.
+    """
+    if isinstance(image, Tensor) and image.is_floating_point():
+        t = image.detach().float().cpu()
+        if t.dim() == 3:
+            t = t.unsqueeze(0)
+        if t.dim() != 4 or t.shape[:2] != (1, 3):
+            raise ValueError(f"expected a float tensor of shape 3×H×W or 1×3×H×W, got {tuple(image.shape)}")
+        if t.shape[2] * t.shape[3] > MAX_PIXELS:
+            raise ValueError(f"image exceeds the limit of {MAX_PIXELS} pixels")
+        return t
+    if isinstance(image, Tensor):
+        image = image.detach().cpu().numpy()
+    if isinstance(image, np.ndarray):
+        arr, msg = rgb_from_array(image)
+    elif hasattr(image, "mode") and hasattr(image, "convert"):
+        arr, msg = rgb_from_pil(image)
+    else:
+        raise ValueError(f"cannot compress an object of type {type(image).__name__}")
+    note(msg)
+    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
+
+
+class ImageCodec(nn.Module):
+    """A learned image codec with a soft-to-hard vector-quantized bottleneck.
+
+    The latent ``y = E(x)`` (``N×M×H/16×W/16``) is cut into ``G = M/d`` groups of ``d`` channels;
+    every position of a group is one vector, quantized to one of ``L`` centers; each group has
+    its own histogram (entropy model). Training minimises ``D(x, x̂) + β·bpp``.
+    """
+
+    def __init__(self, config: ImageCodecConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ImageCodecConfig()
+        c = self.config
+        self.analysis = analysis_transform(c.channels, c.latent_channels, c.kernel)
+        self.quantizer = SoftToHardQuantizer(
+            c.num_centers,
+            c.vector_dim,
+            grouping="channels",
+            mode=c.mode,  # type: ignore[arg-type]
+            sigma=c.sigma,
+            init_range=c.init_range,
+        )
+        self.entropy = HistogramEntropyModel(
+            c.num_groups,
+            c.num_centers,
+            shared=c.shared_histogram,
+            rate=c.rate,  # type: ignore[arg-type]
+            precision=c.precision,
+        )
+        self.synthesis = synthesis_transform(c.channels, c.latent_channels, c.kernel)
+
+    # ----------------------------------------------------------------- transforms
+    @staticmethod
+    def pad(x: Tensor) -> Tensor:
+        """Replicate-pad ``N×3×H×W`` on the bottom/right to a multiple of :data:`STRIDE`."""
+        h, w = x.shape[-2:]
+        ph, pw = padded_size(h, w)
+        if (ph, pw) == (h, w):
+            return x
+        return F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+
+    def encode_latent(self, x: Tensor) -> Tensor:
+        """``N×3×H×W`` in ``[0, 1]`` -> latent ``N×M×⌈H/16⌉×⌈W/16⌉``."""
+        return self.analysis(self.pad(x) - 0.5)
+
+    def decode_latent(self, y_hat: Tensor, height: int, width: int) -> Tensor:
+        """Quantized latent ``N×M×h×w`` -> ``N×3×height×width`` float reconstruction."""
+        return (self.synthesis(y_hat.contiguous()) + 0.5)[:, :, :height, :width]
+
+    def forward(self, x: Tensor) -> ImageCodecOutput:
+        """``x``: ``N×3×H×W`` float in ``[0, 1]``. Soft/straight-through in training, hard in eval."""
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected N×3×H×W, got {tuple(x.shape)}")
+        n, _, h, w = x.shape
+        y = self.encode_latent(x)
+        q = self.quantizer(y)
+        rate = self.entropy(q)
+        x_hat = self.decode_latent(q.quantized, h, w)
+        pixels = n * h * w
+        return ImageCodecOutput(
+            x_hat=x_hat,
+            bits=rate.bits,
+            bpp=rate.bits / pixels,
+            hard_bpp=rate.hard_bits / pixels,
+            quantized=q,
+        )
+
+    # ------------------------------------------------------------------- identity
+    def content_hash(self) -> bytes:
+        """8-byte content hash of the whole state (weights, codebook, frozen tables)."""
+        return model_hash(self.state_dict())
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.entropy.is_frozen
+
+    # --------------------------------------------------------------------- coding
+    @torch.no_grad()
+    def symbols(self, image: Any) -> tuple[np.ndarray, int, int]:
+        """Hard symbols of one image: (int64 ``(G, h·w)``, H, W)."""
+        x = image_to_tensor(image)
+        dev = next(self.parameters()).device
+        y = self.encode_latent(x.to(dev))
+        s = self.quantizer.quantize_symbols(y)  # 1×G×h×w
+        return s[0].reshape(s.shape[1], -1).cpu().numpy(), int(x.shape[2]), int(x.shape[3])
+
+    def estimated_bits(self, image: Any) -> float:
+        """Ideal code length in bits of the image's symbols under the frozen tables (no header)."""
+        s, _, _ = self.symbols(image)
+        return self.entropy.estimated_bits(s)
+
+    def compress(self, image: Any) -> bytes:
+        """Encode one image (see :func:`image_to_tensor` for accepted inputs) into ``.shvq`` bytes.
+
+        Raises :class:`NotFrozenError` unless the entropy model was frozen (``freeze()``).
+        """
+        if not self.is_frozen:
+            raise NotFrozenError("the image codec's entropy model is not frozen: call model.freeze() first")
+        s, h, w = self.symbols(image)
+        payload = self.entropy.compress(s)
+        container = Container(
+            kind=PayloadKind.IMAGE,
+            shape=(h, w),
+            sections=(Section(SECTION_SYMBOLS, payload),),
+            model_hash=self.content_hash(),
+            precision=self.config.precision,
+        )
+        return container.to_bytes()
+
+    @torch.no_grad()
+    def decompress_tensor(self, data: bytes | Container) -> Tensor:
+        """``.shvq`` bytes -> float ``1×3×H×W`` reconstruction (unclamped)."""
+        if not self.is_frozen:
+            raise NotFrozenError("the image codec's entropy model is not frozen: call model.freeze() first")
+        c = data if isinstance(data, Container) else Container.from_bytes(data)
+        if c.kind != PayloadKind.IMAGE:
+            raise FormatError(f"not an image file (payload kind {c.kind.name.lower()})")
+        if len(c.shape) != 2:
+            raise FormatError(f"an image file needs a 2-D shape, got {list(c.shape)}")
+        own = self.content_hash()
+        if c.model_hash != own:
+            raise ModelMismatchError(
+                f"file was made by model {c.model_hash.hex()}, this model is {own.hex()}"
+            )
+        if c.precision != self.config.precision:
+            raise FormatError(f"table precision {c.precision} does not match the model's {self.config.precision}")
+        h, w = c.shape
+        if h < 1 or w < 1 or h * w > MAX_PIXELS:
+            raise FormatError(f"bad image size {h}×{w} (limit {MAX_PIXELS} pixels)")
+        ph, pw = padded_size(h, w)
+        lh, lw = ph // STRIDE, pw // STRIDE
+        s = self.entropy.decompress(c.section(SECTION_SYMBOLS), lh * lw)  # (G, lh·lw)
+        g = self.config.num_groups
+        dev = next(self.parameters()).device
+        symbols = torch.from_numpy(s.astype(np.int64)).reshape(1, g, lh, lw).to(dev)
+        y_hat = self.quantizer.dequantize(symbols, (1, self.config.latent_channels, lh, lw))
+        return self.decode_latent(y_hat, h, w)
+
+    def decompress(self, data: bytes | Container) -> np.ndarray:
+        """``.shvq`` bytes -> uint8 ``H×W×3``. Raises :class:`ModelMismatchError` for a file made by
+        another model and :class:`FormatError` for a malformed one."""
+        return to_uint8(self.decompress_tensor(data))
+
+    @torch.no_grad()
+    def reconstruct(self, image: Any) -> np.ndarray:
+        """Eval-mode reconstruction of one image as uint8 ``H×W×3`` (what decoding its file gives)."""
+        was = self.training
+        self.eval()
+        try:
+            x = image_to_tensor(image).to(next(self.parameters()).device)
+            return to_uint8(self.forward(x).x_hat)
+        finally:
+            self.train(was)
+
+    # --------------------------------------------------------------------- freezing
+    @torch.no_grad()
+    def observe(self, x: Tensor) -> None:
+        """Accumulate the hard symbol histograms of a batch ``N×3×H×W`` (before :meth:`freeze`)."""
+        y = self.encode_latent(x)
+        self.entropy.observe(self.quantizer(y, hard=True))
+
+    def freeze(self) -> None:
+        """Build the integer frequency tables from the running hard histograms (one-way)."""
+        self.entropy.freeze()
+
+    def num_symbols(self, height: int, width: int) -> int:
+        """Latent symbols a ``height×width`` image produces (all groups)."""
+        ph, pw = padded_size(height, width)
+        return self.config.num_groups * (ph // STRIDE) * (pw // STRIDE)
+
+
+def num_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = [
+    "STRIDE",
+    "ImageCodec",
+    "ImageCodecConfig",
+    "ImageCodecOutput",
+    "image_to_tensor",
+    "num_parameters",
+    "padded_size",
+    "to_uint8",
+]
+

@@ -1,0 +1,146 @@
+"""``shvq compress`` / ``decompress`` / ``models`` end to end on tiny images with a tiny model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shvq.cli import main
+from shvq.image.checkpoint import save_model
+
+from .conftest import make_tiny, smooth_image
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "models"
+    for q, seed in ((1, 0), (2, 1)):
+        save_model(make_tiny(seed), d / f"tiny-{q}", {"name": f"tiny-{q}", "quality": q, "val": {"bpp": 0.1 * q}})
+    return d
+
+
+@pytest.fixture
+def png(tmp_path: Path) -> Path:
+    p = tmp_path / "in.png"
+    Image.fromarray(smooth_image(21, 35, seed=4)).save(p)
+    return p
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compress_decompress_round_trip(tmp_path: Path, png: Path, models_dir: Path, capsys) -> None:
+    out = tmp_path / "a.shvq"
+    code, stdout, err = run(["compress", str(png), "-o", str(out), "--models-dir", str(models_dir), "--quality", "2"], capsys)
+    assert code == 0, err
+    assert "tiny-2" in stdout and out.stat().st_size > 20
+    back = tmp_path / "a.png"
+    code, stdout, err = run(["decompress", str(out), "-o", str(back), "--models-dir", str(models_dir)], capsys)
+    assert code == 0, err
+    rgb = np.asarray(Image.open(back))
+    assert rgb.shape == (21, 35, 3)
+    model = make_tiny(1)
+    np.testing.assert_array_equal(rgb, model.decompress(out.read_bytes()))
+    assert model.compress(np.asarray(Image.open(png))) == out.read_bytes()
+
+
+def test_refuses_overwrite_without_force(tmp_path: Path, png: Path, models_dir: Path, capsys) -> None:
+    out = tmp_path / "a.shvq"
+    out.write_bytes(b"keep me")
+    code, _, err = run(["compress", str(png), "-o", str(out), "--models-dir", str(models_dir)], capsys)
+    assert code == 2 and err.startswith("shvq: error:") and "--force" in err
+    assert out.read_bytes() == b"keep me"
+    code, _, err = run(["compress", str(png), "-o", str(out), "--models-dir", str(models_dir), "--force"], capsys)
+    assert code == 0 and out.read_bytes()[:4] == b"SHVQ"
+    png_out = tmp_path / "b.png"
+    png_out.write_bytes(b"x")
+    code, _, err = run(["decompress", str(out), "-o", str(png_out), "--models-dir", str(models_dir)], capsys)
+    assert code == 2 and "--force" in err and png_out.read_bytes() == b"x"
+    code, _, _ = run(["decompress", str(out), "-o", str(png_out), "--models-dir", str(models_dir), "--force"], capsys)
+    assert code == 0 and Image.open(png_out).size == (35, 21)
+
+
+@pytest.mark.parametrize("case", ["missing", "not_image", "directory", "not_shvq", "unknown_model"])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, png: Path, models_dir: Path, case: str, capsys) -> None:
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not an image")
+    if case == "missing":
+        args = ["compress", str(tmp_path / "nope.png"), "-o", str(tmp_path / "x.shvq")]
+    elif case == "not_image":
+        args = ["compress", str(junk), "-o", str(tmp_path / "x.shvq")]
+    elif case == "directory":
+        args = ["compress", str(tmp_path), "-o", str(tmp_path / "x.shvq")]
+    elif case == "not_shvq":
+        args = ["decompress", str(junk), "-o", str(tmp_path / "x.png")]
+    else:  # a file made by a model that is not in the folder
+        f = tmp_path / "other.shvq"
+        f.write_bytes(make_tiny(9).compress(smooth_image(8, 8)))
+        args = ["decompress", str(f), "-o", str(tmp_path / "x.png")]
+    code, _, err = run([*args, "--models-dir", str(models_dir)], capsys)
+    assert code == 2
+    assert err.startswith("shvq: error:") and err.count("\n") == 1
+    if case == "unknown_model":
+        assert "not a shipped model" in err
+    assert not (tmp_path / "x.shvq").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_models_lists_lowest_rate_first(models_dir: Path, capsys) -> None:
+    import json
+
+    code, out, _ = run(["models", "--models-dir", str(models_dir)], capsys)
+    rows = json.loads(out)
+    assert code == 0 and [r["name"] for r in rows] == ["tiny-1", "tiny-2"]
+    assert [r["quality"] for r in rows] == [1, 2]
+    assert all(len(r["content_hash"]) == 16 and r["bytes"] > 0 for r in rows)
+
+
+def test_max_bpp_picks_best_fitting_model(tmp_path: Path, png: Path, models_dir: Path, capsys) -> None:
+    out = tmp_path / "m.shvq"
+    code, stdout, err = run(["compress", str(png), "-o", str(out), "--models-dir", str(models_dir), "--max-bpp", "100"], capsys)
+    assert code == 0 and "tiny-2" in stdout  # the highest-rate model fits a generous budget
+    code, _, err = run(["compress", str(png), "-o", str(tmp_path / "n.shvq"), "--models-dir", str(models_dir),
+                        "--max-bpp", "0.0001"], capsys)
+    assert code == 2 and "fits" in err
+
+
+def test_greyscale_png_gets_a_note(tmp_path: Path, models_dir: Path, capsys) -> None:
+    p = tmp_path / "grey.png"
+    Image.fromarray(smooth_image(16, 16)[:, :, 0]).save(p)
+    code, _, err = run(["compress", str(p), "-o", str(tmp_path / "g.shvq"), "--models-dir", str(models_dir)], capsys)
+    assert code == 0 and "note: greyscale" in err
+
+
+def test_unsupported_mode_is_an_error(tmp_path: Path, models_dir: Path, capsys) -> None:
+    p = tmp_path / "i16.png"
+    Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).save(p)
+    code, _, err = run(["compress", str(p), "-o", str(tmp_path / "z.shvq"), "--models-dir", str(models_dir)], capsys)
+    assert code == 2 and "mode" in err
+
+
+def test_parser_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import argparse, sys, shvq.image.cli as c; p = argparse.ArgumentParser(); c.register(p.add_subparsers()); "
+        "p.parse_args(['models']); assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_info_reads_image_files(tmp_path: Path, png: Path, models_dir: Path, capsys) -> None:
+    import json
+
+    out = tmp_path / "i.shvq"
+    assert main(["compress", str(png), "-o", str(out), "--models-dir", str(models_dir)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    header = json.loads(capsys.readouterr().out)
+    assert header["kind"] == "image" and header["shape"] == [21, 35]
+    assert header["model_hash"] in (make_tiny(0).content_hash().hex(), make_tiny(1).content_hash().hex())

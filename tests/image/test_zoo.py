@@ -1,0 +1,63 @@
+"""Saving, loading and finding models: safetensors + JSON, content hashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shvq.errors import FormatError, ModelMismatchError
+from shvq.image import zoo
+from shvq.image.checkpoint import load_model, save_model
+
+from .conftest import make_tiny, smooth_image
+
+
+def test_save_load_keeps_hash_and_bytes(tmp_path: Path) -> None:
+    model = make_tiny(3)
+    meta = save_model(model, tmp_path / "m")
+    loaded, meta2 = load_model(tmp_path / "m")
+    assert meta["content_hash"] == loaded.content_hash().hex() == meta2["content_hash"]
+    img = smooth_image(33, 47)
+    assert loaded.compress(img) == model.compress(img)
+    np.testing.assert_array_equal(loaded.decompress(model.compress(img)), model.decompress(model.compress(img)))
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    save_model(make_tiny(3), tmp_path / "m")
+    save_model(make_tiny(4), tmp_path / "other")
+    (tmp_path / "m.safetensors").write_bytes((tmp_path / "other.safetensors").read_bytes())
+    with pytest.raises(FormatError, match="hash"):
+        load_model(tmp_path / "m")
+
+
+def test_zoo_lookup(tmp_path: Path) -> None:
+    for q, seed in ((2, 1), (1, 0)):
+        save_model(make_tiny(seed), tmp_path / f"t{q}", {"name": f"t{q}", "val": {"bpp": q / 10}})
+    save_model(make_tiny(7, freeze=False), tmp_path / "unfrozen")  # never listed
+    models = zoo.available(tmp_path)
+    assert [m.name for m in models] == ["t1", "t2"]
+    assert zoo.entry("t2", weights_dir=tmp_path).quality == 2
+    assert zoo.entry(quality=1, weights_dir=tmp_path).name == "t1"
+    h = make_tiny(1).content_hash()
+    assert zoo.entry(content_hash=h, weights_dir=tmp_path).name == "t2"
+    with pytest.raises(ModelMismatchError):
+        zoo.entry(content_hash=bytes(8), weights_dir=tmp_path)
+    with pytest.raises(zoo.UnknownModelError):
+        zoo.entry("nope", weights_dir=tmp_path)
+    with pytest.raises(zoo.UnknownModelError):
+        zoo.entry(quality=3, weights_dir=tmp_path)
+    m = zoo.load("t1", weights_dir=tmp_path)
+    assert m.is_frozen and not m.training
+
+
+def test_shipped_models_load_and_fit_size_limit() -> None:
+    models = zoo.available()
+    if not models:
+        pytest.skip("no shipped weights installed yet")
+    for e in models:
+        assert e.bytes <= 8 * 1024 * 1024
+        model = zoo.load_entry(e)
+        img = smooth_image(40, 56)
+        assert model.decompress(model.compress(img)).shape == (40, 56, 3)
