@@ -220,5 +220,8 @@ def read_container(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES
     if size > max_bytes:
         raise FormatError(f"{p}: file too large ({size} bytes; limit {max_bytes})")
     with open(p, "rb") as fh:
-        data = fh.read(max_bytes + 1)
+        # read what stat() reported (+1 to notice growth), not max_bytes: read(n) reserves n bytes
+        data = fh.read(size + 1)
+    if len(data) > max_bytes:
+        raise FormatError(f"{p}: file too large (limit {max_bytes} bytes)")
     return Container.from_bytes(data)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -82,7 +83,10 @@ def load_model(
     size = weights.stat().st_size
     if size > MAX_WEIGHTS_BYTES:
         raise FormatError(f"{weights}: weights file too large ({size} bytes)")
-    state = st_load(weights.read_bytes())
+    try:
+        state = st_load(weights.read_bytes())
+    except (SafetensorError, ValueError) as exc:  # e.g. a pickle where safetensors belong: never unpickled
+        raise FormatError(f"{weights}: not a safetensors file ({str(exc).splitlines()[0][:80]})") from None
     if check_hash and model_hash(state).hex() != meta.get("content_hash"):
         raise FormatError(f"{weights}: content hash does not match {stem.with_suffix('.json').name}")
     model = ImageCodec(ImageCodecConfig.from_dict(meta["config"]))

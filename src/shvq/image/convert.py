@@ -90,14 +90,22 @@ def load_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, str | None]:
         raise ValueError(f"{p}: {exc}") from None
 
 
+PNG_COMPRESS_LEVEL = 3
+"""zlib level of the PNGs ``shvq decompress`` writes. Measured on the 768×512 val photo
+``Bridge.png`` (medians of 5): level 3 takes 78 ms for 437 kB, Pillow's default 6 takes 237 ms
+for 402 kB (level 1: 60 ms, 469 kB). PNG is lossless at every level."""
+
+
 def encode_png(rgb: np.ndarray) -> bytes:
-    """uint8 ``H×W×3`` -> PNG bytes."""
+    """uint8 ``H×W×3`` -> PNG bytes (zlib level :data:`PNG_COMPRESS_LEVEL`; lossless at any level)."""
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buf, format="PNG")
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(
+        buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL
+    )
     return buf.getvalue()
 
 

@@ -15,7 +15,10 @@ Image tensors are float ``N×3×H×W`` in ``[0, 1]``. Any ``H, W >= 1``: the inp
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -37,6 +40,15 @@ STRIDE = 16
 
 SECTION_SYMBOLS = 1
 """Container section tag of the entropy-coded latent symbols."""
+
+DECODE_FREE_PIXELS = 1 << 18
+MAX_PIXELS_PER_BYTE = 4096
+"""Decoding refuses a file that declares more than ``max(DECODE_FREE_PIXELS,
+MAX_PIXELS_PER_BYTE × coded bytes)`` pixels, before it decodes anything. The ANS coder codes a
+trailing run of symbol 0 in no bytes at all, so a file of a few bytes could otherwise declare a
+67-MPix image and make the decoder allocate tens of GB (about 420 bytes per pixel). Real files
+cost far more than 1/4096 byte per pixel (the cheapest shipped model needs ≥ 13 bits per
+16×16 block, about 160 pixels per byte)."""
 
 
 @dataclass
@@ -119,6 +131,21 @@ class ImageCodecOutput:
     bpp: Tensor
     hard_bpp: float
     quantized: QuantizerOutput
+
+
+@contextlib.contextmanager
+def reproducible_cpu() -> Iterator[None]:
+    """Run the transforms with PyTorch's native CPU convolutions instead of oneDNN's.
+
+    oneDNN's convolutions round differently depending on the thread count (measured: decoded
+    floats differ by up to 7e-7 between 1 and 2 threads, enough to flip 8-bit pixels); the
+    native ones give the same bits for any thread count. Used by compress, decompress and
+    eval-mode forward, so all three agree and a file decodes alike under any ``set_num_threads``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # toggling the flags warns about unrelated TF32 support
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -218,10 +245,11 @@ class ImageCodec(nn.Module):
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected N×3×H×W, got {tuple(x.shape)}")
         n, _, h, w = x.shape
-        y = self.encode_latent(x)
-        q = self.quantizer(y)
-        rate = self.entropy(q)
-        x_hat = self.decode_latent(q.quantized, h, w)
+        with contextlib.nullcontext() if self.training else reproducible_cpu():
+            y = self.encode_latent(x)
+            q = self.quantizer(y)
+            rate = self.entropy(q)
+            x_hat = self.decode_latent(q.quantized, h, w)
         pixels = n * h * w
         return ImageCodecOutput(
             x_hat=x_hat,
@@ -246,7 +274,8 @@ class ImageCodec(nn.Module):
         """Hard symbols of one image: (int64 ``(G, h·w)``, H, W)."""
         x = image_to_tensor(image)
         dev = next(self.parameters()).device
-        y = self.encode_latent(x.to(dev))
+        with reproducible_cpu():
+            y = self.encode_latent(x.to(dev))
         s = self.quantizer.quantize_symbols(y)  # 1×G×h×w
         return s[0].reshape(s.shape[1], -1).cpu().numpy(), int(x.shape[2]), int(x.shape[3])
 
@@ -293,14 +322,21 @@ class ImageCodec(nn.Module):
         h, w = c.shape
         if h < 1 or w < 1 or h * w > MAX_PIXELS:
             raise FormatError(f"bad image size {h}×{w} (limit {MAX_PIXELS} pixels)")
+        payload = c.section(SECTION_SYMBOLS)
+        if h * w > max(DECODE_FREE_PIXELS, MAX_PIXELS_PER_BYTE * len(payload)):
+            raise FormatError(
+                f"image size {h}×{w} is implausible for {len(payload)} bytes of coded symbols "
+                f"(at most {MAX_PIXELS_PER_BYTE} pixels per byte beyond {DECODE_FREE_PIXELS} pixels)"
+            )
         ph, pw = padded_size(h, w)
         lh, lw = ph // STRIDE, pw // STRIDE
-        s = self.entropy.decompress(c.section(SECTION_SYMBOLS), lh * lw)  # (G, lh·lw)
+        s = self.entropy.decompress(payload, lh * lw)  # (G, lh·lw)
         g = self.config.num_groups
         dev = next(self.parameters()).device
         symbols = torch.from_numpy(s.astype(np.int64)).reshape(1, g, lh, lw).to(dev)
         y_hat = self.quantizer.dequantize(symbols, (1, self.config.latent_channels, lh, lw))
-        return self.decode_latent(y_hat, h, w)
+        with reproducible_cpu():
+            return self.decode_latent(y_hat, h, w)
 
     def decompress(self, data: bytes | Container) -> np.ndarray:
         """``.shvq`` bytes -> uint8 ``H×W×3``. Raises :class:`ModelMismatchError` for a file made by

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from shvq.errors import FormatError
 from shvq.fileio import write_atomic
 from shvq.image.checkpoint import load_model, save_model, state_to_bytes
 from shvq.image.data import RandomCrops, load_folder
@@ -176,10 +177,15 @@ def _optimizer_to_bytes(opt: torch.optim.Optimizer) -> tuple[bytes, list[dict[st
 
 
 def _optimizer_from_bytes(opt: torch.optim.Optimizer, data: bytes, groups: list[dict[str, Any]]) -> None:
+    from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError) as exc:  # never unpickled: safetensors or nothing
+        raise FormatError(f"optimizer state is not a safetensors file ({str(exc).splitlines()[0][:80]})") from None
     state: dict[int, dict[str, Tensor]] = {}
-    for key, value in st_load(data).items():
+    for key, value in tensors.items():
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     opt.load_state_dict({"state": state, "param_groups": groups})

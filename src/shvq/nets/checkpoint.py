@@ -18,9 +18,13 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any]) ->
     """Save ``model``'s state (safetensors) with ``meta`` (arch, dataset, in_channels,
     num_classes, image_size, test_error, ...) as JSON in the header metadata."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = Path(str(path) + ".part")
-    save_file(state, str(tmp), metadata={"shvq": json.dumps(meta, sort_keys=True)})
-    tmp.replace(path)
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.part")  # hidden, renamed into place when complete
+    try:
+        save_file(state, str(tmp), metadata={"shvq": json.dumps(meta, sort_keys=True)})
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:

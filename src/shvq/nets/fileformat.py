@@ -40,6 +40,8 @@ from shvq.nets.quantized import LayerCode
 TAG_META, TAG_CODEBOOKS, TAG_TABLE, TAG_DATA, TAG_OTHERS = 1, 2, 3, 4, 5
 MAX_META_BYTES = 1 << 20
 MAX_TENSOR_ELEMENTS = 1 << 27
+MAX_NETWORK_ELEMENTS = 1 << 26
+"""Most parameter and buffer elements a file's default architecture may have (checked before building it)."""
 FORMAT_NAME = "shvq-network-1"
 
 
@@ -198,17 +200,38 @@ ModelFactory = Callable[[dict[str, Any]], nn.Module]
 
 
 def _default_factory(doc: dict[str, Any]) -> nn.Module:
-    from shvq.nets.models import build_model
+    from shvq.nets.models import ARCHITECTURES, build_model
 
+    arch = doc.get("arch")
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
+        raise FormatError(f"network metadata names an unknown architecture {str(arch)[:40]!r}")
+    sizes = {k: doc.get(k) for k in ("in_channels", "num_classes", "image_size")}
+    for k, v in sizes.items():
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 1 << 16:
+            raise FormatError(f"network metadata has a bad {k} ({str(v)[:40]})")
     try:
-        return build_model(
-            str(doc["arch"]),
-            in_channels=int(doc["in_channels"]),
-            num_classes=int(doc["num_classes"]),
-            image_size=int(doc["image_size"]),
-        )
-    except (KeyError, TypeError) as exc:
-        raise FormatError(f"network metadata lacks the architecture ({exc})") from None
+        # build on the meta device first: counts parameters without allocating them
+        with torch.device("meta"):
+            probe = build_model(arch, **sizes)
+        if sum(t.numel() for t in probe.state_dict().values()) > MAX_NETWORK_ELEMENTS:
+            raise FormatError(f"network metadata describes a {arch} larger than {MAX_NETWORK_ELEMENTS} elements")
+        return build_model(arch, **sizes)
+    except (ValueError, RuntimeError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"network metadata describes an impossible {arch} ({str(exc).splitlines()[0][:80]})") from None
+
+
+def _check_declared(doc: dict[str, Any], model: nn.Module) -> None:
+    """The names and shapes the file declares must be the module's, before anything is decoded."""
+    own = {**dict(model.named_parameters()), **{n: b for n, b in model.named_buffers() if b.is_floating_point()}}
+    declared = {e["name"]: tuple(e["shape"]) for e in doc["layers"] + doc["others"]}
+    if set(own) != set(declared) or len(declared) != len(doc["layers"]) + len(doc["others"]):
+        missing, extra = sorted(set(own) - set(declared)), sorted(set(declared) - set(own))
+        raise FormatError(f"file does not match the model: missing {missing[:3]}, unexpected {extra[:3]}")
+    for n, t in own.items():
+        if tuple(t.shape) != declared[n]:
+            raise FormatError(f"shape of {n} in the file {declared[n]} differs from the model's {tuple(t.shape)}")
 
 
 def load_compressed(path: str | Path, model_factory: ModelFactory | None = None) -> tuple[nn.Module, dict[str, Any]]:
@@ -219,8 +242,9 @@ def load_compressed(path: str | Path, model_factory: ModelFactory | None = None)
     parameter and buffer names and shapes must match the file exactly.
     """
     container = read_container(path)
+    model = (model_factory or _default_factory)(read_meta(container))
+    _check_declared(read_meta(container), model)
     doc, state = decode_network(container)
-    model = (model_factory or _default_factory)(doc)
     own = {**dict(model.named_parameters()), **{n: b for n, b in model.named_buffers() if b.is_floating_point()}}
     if set(own) != set(state):
         missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
