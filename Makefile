@@ -26,6 +26,8 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_coding.py
+	$(PY) benchmarks/bench_train.py --threads 1
+	$(PY) benchmarks/bench_codec.py --threads 1
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

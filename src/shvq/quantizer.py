@@ -15,8 +15,9 @@ All quantizer arithmetic runs in float32, also under autocast.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -70,6 +71,11 @@ class SoftToHardQuantizer(nn.Module):
         learn_centers: if false the centers stay where initialisation put them.
         init_range: ``(low, high)`` of the uniform grid the centers start on.
     """
+
+    soft_assign_fn: Callable[[Tensor, Tensor, Tensor, int], tuple[Tensor, Tensor]] | None = None
+    """Override of the soft-assignment routine ``(z, c, σ, G) -> (Q̃, soft histogram)``;
+    ``None`` (the default) means :func:`soft_assign` (fused, recomputing in backward). Tests and
+    benchmarks set :func:`soft_assign_dense` on an instance to compare with plain autograd."""
 
     def __init__(
         self,
@@ -256,20 +262,15 @@ class SoftToHardQuantizer(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             z, g = self.to_vectors(x.float())
             c = self.centers.to(z.device)
-            dist = _sq_dists(z, c)  # m×L
             idx = nearest_center(z.detach(), c.detach())
             q_hard = c[idx]
-            probs = torch.softmax(-self.sigma.to(z.device) * dist, dim=1)
-            q_soft = probs @ c
             L = self.num_centers
             m_g = z.shape[0] // g if g else 0
+            fn = (self.soft_assign_fn or soft_assign) if m_g else soft_assign_dense
+            q_soft, soft_hist = fn(z, c, self.sigma.to(z.device), g)
+            counts = torch.zeros(g, L, device=z.device)
             if m_g:
-                soft_hist = probs.reshape(g, m_g, L).mean(dim=1)
-                counts = torch.zeros(g, L, device=z.device)
                 counts.scatter_add_(1, idx.reshape(g, m_g), torch.ones(g, m_g, device=z.device))
-            else:
-                soft_hist = probs.new_full((g, L), 1.0 / L)
-                counts = probs.new_zeros(g, L)
             gap = (q_soft.detach() - q_hard.detach()).norm(dim=1).mean() if z.shape[0] else z.new_zeros(())
             if hard:
                 out = q_hard
@@ -311,6 +312,15 @@ class SoftToHardQuantizer(nn.Module):
         )
 
 
+CHUNK_ELEMENTS = 1 << 20
+""":func:`soft_assign` processes the rows of ``z`` in chunks of about this many ``m×L`` entries
+(4 MiB of float32), which bounds its temporary memory; much smaller chunks cost time (more
+operator calls, each of which may wake the thread pool)."""
+
+NEAREST_CHUNK_ELEMENTS = 1 << 22
+""":func:`nearest_center` works on chunks of about this many ``m×L`` distances (16 MiB)."""
+
+
 def _sq_dists(z: Tensor, c: Tensor) -> Tensor:
     """``m×L`` squared Euclidean distances for the (differentiable) soft assignment.
 
@@ -321,14 +331,189 @@ def _sq_dists(z: Tensor, c: Tensor) -> Tensor:
     return (z.pow(2).sum(1, keepdim=True) - 2.0 * (z @ c.t()) + c.pow(2).sum(1).unsqueeze(0)).clamp_min(0.0)
 
 
+def soft_assign_dense(z: Tensor, c: Tensor, sigma: Tensor, groups: int) -> tuple[Tensor, Tensor]:
+    """Reference soft assignment with plain autograd (stores several ``m×L`` tensors).
+
+    Args:
+        z: ``m×d`` vectors, group-major (``m/G`` consecutive rows per group).
+        c: ``L×d`` centers.
+        sigma: scalar tensor σ.
+        groups: ``G``.
+
+    Returns:
+        ``Q̃ = softmax(−σ D) C`` (``m×d``) and the per-group soft histogram (``G×L``, the mean
+        of the soft assignments of each group's rows; uniform when there are no rows).
+    """
+    probs = torch.softmax(-sigma * _sq_dists(z, c), dim=1)
+    q_soft = probs @ c
+    L = c.shape[0]
+    m_g = z.shape[0] // groups if groups else 0
+    if m_g:
+        soft_hist = probs.reshape(groups, m_g, L).mean(dim=1)
+    else:
+        soft_hist = probs.new_full((groups, L), 1.0 / L)
+    return q_soft, soft_hist
+
+
+def _segments(m_g: int, groups: int, num_centers: int) -> list[tuple[int, int, int, int]]:
+    """Row chunks ``(row_start, row_end, first_group, num_whole_groups)`` covering ``G·m_g`` rows.
+
+    A chunk is either ``k >= 1`` whole groups (``num_whole_groups = k``) or, when one group is
+    larger than the chunk budget, a piece of one group (``num_whole_groups = 0``).
+    """
+    rows = max(1, CHUNK_ELEMENTS // max(num_centers, 1))
+    out: list[tuple[int, int, int, int]] = []
+    if m_g <= rows:
+        k = max(1, rows // m_g)
+        for g0 in range(0, groups, k):
+            kk = min(k, groups - g0)
+            out.append((g0 * m_g, (g0 + kk) * m_g, g0, kk))
+    else:
+        for g0 in range(groups):
+            for a in range(0, m_g, rows):
+                out.append((g0 * m_g + a, g0 * m_g + min(a + rows, m_g), g0, 0))
+    return out
+
+
+def _chunk_logits(zc: Tensor, c: Tensor, neg_sigma: Tensor, c_scaled: Tensor, c_bias: Tensor) -> Tensor:
+    """Softmax logits of a chunk of rows, ``r×L`` (a fresh tensor).
+
+    ``d = 1``: ``−σ (z − c)²``, the same float operations as :func:`_sq_dists`. ``d > 1``:
+    ``2σ z·c − σ‖c‖²`` (``c_scaled = 2σC``, ``c_bias = −σ‖c‖²``) in one matrix product: this is
+    ``−σ(‖z‖² − 2z·c + ‖c‖²)`` without the row constant ``−σ‖z‖²``, which a softmax ignores (its
+    gradient through a row constant is zero), and without the clamp at 0, which only ever cuts
+    rounding noise. So the probabilities equal the dense version's up to float32 rounding.
+    """
+    if zc.shape[1] == 1:
+        return (zc - c.reshape(1, -1)).pow_(2).mul_(neg_sigma)
+    return torch.addmm(c_bias, zc, c_scaled.t())
+
+
+def _logit_terms(c: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(−σ, 2σC, −σ‖c‖²)`` for :func:`_chunk_logits`."""
+    neg_sigma = -sigma
+    return neg_sigma, c * (2.0 * sigma), c.pow(2).sum(1).unsqueeze(0) * neg_sigma
+
+
+class _SoftAssign(torch.autograd.Function):
+    """Fused soft assignment: forward and backward in row chunks, saving only ``z``, ``c`` and σ.
+
+    The probabilities are recomputed in backward, so no ``m×L`` tensor outlives a chunk. With
+    ``D`` the squared distances, ``P = softmax(−σD)``, ``Q̃ = PC`` and ``h_g = mean_{i∈g} P_i``,
+    the upstream gradients ``∂/∂Q̃`` (``m×d``) and ``∂/∂h`` (``G×L``) give per row
+    ``A = (∂/∂Q̃) Cᵀ + (∂/∂h)_g / m_g`` and ``E = P ⊙ (A − rowsum(P ⊙ A))`` (so ``∂/∂D = −σE``,
+    and ``rowsum(E) = 0`` because the rows of ``P`` sum to 1); then
+    ``∂/∂z = 2σ E C`` and ``∂/∂C = 2σ (Eᵀz − C ⊙ colsum(E)) + Pᵀ(∂/∂Q̃)``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, c: Tensor, sigma: Tensor, groups: int) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        m, L = z.shape[0], c.shape[0]
+        m_g = m // groups
+        terms = _logit_terms(c, sigma)
+        q_soft = z.new_empty(m, c.shape[1])
+        hist = z.new_zeros(groups, L)
+        for a, b, g0, k in _segments(m_g, groups, L):
+            p = torch.softmax(_chunk_logits(z[a:b], c, *terms), dim=1)
+            torch.mm(p, c, out=q_soft[a:b])
+            if k:
+                hist[g0 : g0 + k] += p.reshape(k, m_g, L).sum(1)
+            else:
+                hist[g0] += p.sum(0)
+        hist /= m_g
+        ctx.groups = groups
+        ctx.save_for_backward(z, c, sigma)
+        return q_soft, hist
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_q: Tensor, grad_hist: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        z, c, sigma = ctx.saved_tensors
+        with torch.autocast(device_type=z.device.type, enabled=False):  # z.dtype, like the forward
+            return _SoftAssign._backward(ctx, z, c, sigma, grad_q.to(z.dtype), grad_hist.to(z.dtype))
+
+    @staticmethod
+    def _backward(
+        ctx: Any, z: Tensor, c: Tensor, sigma: Tensor, grad_q: Tensor, grad_hist: Tensor
+    ) -> tuple[Tensor | None, ...]:
+        """The backward pass proper: ``grad_q`` ``m×d``, ``grad_hist`` ``G×L`` -> (∂/∂z, ∂/∂C, None, None)."""
+        groups: int = ctx.groups
+        m, L = z.shape[0], c.shape[0]
+        m_g = m // groups
+        need_z, need_c = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        terms = _logit_terms(c, sigma)
+        gh = grad_hist / m_g  # G×L
+        c_t = c.t()
+        grad_z = torch.empty_like(z) if need_z else None
+        # [zᵀE ; colsum(E)] accumulates in one product, z augmented by a column of ones; the
+        # products are taken as (d+1)×r · r×L, which BLAS does faster than L×r · r×(d+1)
+        ez = z.new_zeros(c.shape[1] + 1, L) if need_c else None
+        pq = z.new_zeros(c.shape[1], L) if need_c else None
+        for a, b, g0, k in _segments(m_g, groups, L):
+            zc, gq = z[a:b], grad_q[a:b]
+            p = torch.softmax(_chunk_logits(zc, c, *terms), dim=1)
+            e = gq @ c_t  # r×L: ∂/∂P through Q̃
+            if k:
+                e.view(k, m_g, L).add_(gh[g0 : g0 + k].unsqueeze(1))
+            else:
+                e.add_(gh[g0])
+            e.mul_(p)  # P ⊙ A
+            e.addcmul_(p, e.sum(1, keepdim=True), value=-1.0)  # E = P ⊙ A − P · rowsum(P ⊙ A)
+            if grad_z is not None:
+                torch.mm(e, c, out=grad_z[a:b])
+            if ez is not None and pq is not None:
+                ez.addmm_(torch.cat([zc, zc.new_ones(zc.shape[0], 1)], dim=1).t(), e)
+                pq.addmm_(gq.t(), p)
+        two_sigma = 2.0 * sigma
+        if grad_z is not None:
+            grad_z.mul_(two_sigma)
+        grad_c = None
+        if ez is not None and pq is not None:
+            d = c.shape[1]
+            grad_c = (ez[:d].t() - c * ez[d:].t()).mul_(two_sigma).add_(pq.t())
+        return grad_z, grad_c, None, None
+
+
+def soft_assign(z: Tensor, c: Tensor, sigma: Tensor, groups: int) -> tuple[Tensor, Tensor]:
+    """Soft assignment, fused and memory-bounded; same values and gradients as
+    :func:`soft_assign_dense` (up to float32 rounding).
+
+    Args:
+        z: ``m×d`` float32 vectors, group-major, ``m`` divisible by ``groups`` and ``m > 0``.
+        c: ``L×d`` float32 centers.
+        sigma: scalar float32 tensor σ (treated as a constant: no gradient).
+        groups: ``G``.
+
+    Returns:
+        ``Q̃`` (``m×d``) and the per-group soft histogram (``G×L``, rows sum to 1). Autograd keeps
+        only ``z``, ``c`` and σ; backward recomputes the distances chunk by chunk.
+    """
+    if z.shape[0] == 0 or groups < 1 or z.shape[0] % groups:
+        return soft_assign_dense(z, c, sigma, groups)
+    return _SoftAssign.apply(z.contiguous(), c.contiguous(), sigma.detach(), groups)
+
+
 @torch.no_grad()
 def nearest_center(z: Tensor, c: Tensor) -> Tensor:
     """Index of the nearest center for each row of ``z`` (``m×d``) among ``c`` (``L×d``), int64 ``(m,)``.
 
     Distances are summed coordinate by coordinate with element-wise float32 operations only (no
     matrix product), so the decision is bit-identical for any thread count or BLAS; ties go to the
-    lowest index.
+    lowest index. Rows are processed in chunks (:data:`NEAREST_CHUNK_ELEMENTS`), which changes
+    nothing in the result (each row's decision only involves that row).
     """
+    m, L = z.shape[0], c.shape[0]
+    rows = max(1, NEAREST_CHUNK_ELEMENTS // max(L, 1))
+    if m <= rows:
+        return _nearest_chunk(z, c)
+    out = torch.empty(m, dtype=torch.int64, device=z.device)
+    for a in range(0, m, rows):
+        out[a : a + rows] = _nearest_chunk(z[a : a + rows], c)
+    return out
+
+
+def _nearest_chunk(z: Tensor, c: Tensor) -> Tensor:
+    """:func:`nearest_center` on one chunk of rows (``r×d`` -> int64 ``(r,)``)."""
     dist = (z[:, :1] - c[:, 0].reshape(1, -1)).pow(2)
     for k in range(1, z.shape[1]):
         dist += (z[:, k : k + 1] - c[:, k].reshape(1, -1)).pow(2)

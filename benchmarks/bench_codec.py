@@ -1,0 +1,246 @@
+"""Speed of ``shvq compress`` / ``shvq decompress`` per stage, beside Pillow JPEG and WebP.
+
+    python benchmarks/bench_codec.py [--image PHOTO.png] [--model mse-3] [--repeats 7] [--cli-runs 5]
+
+On one 768×512 photo (default: the first image of ``../shared/data/images/val``, else
+scikit-image's ``astronaut`` resized to 768×512) it times, in one process, every stage the two
+commands run, in the order they run them (``shvq.image.cli``):
+
+* compress: model load (zoo lookup, safetensors read, build, hash check), PNG read, analysis
+  transform (tensor conversion + ``encode_latent``), quantize (``quantize_symbols``), entropy
+  coding (``HistogramEntropyModel.compress``), container (content hash + ``Container.to_bytes``),
+  file write;
+* decompress: file read + container parse, model load (by the file's hash), entropy decoding,
+  dequantize (center look-up), synthesis transform, to uint8, PNG write (encode + file write);
+
+and the in-process totals with a loaded model, ``codec.compress(rgb)`` and
+``codec.decompress(data)``, beside Pillow's JPEG (quality 75) and WebP (quality 80) encode and
+decode of the same pixels. All timed functions run alternately in each repeat; medians. Last,
+the CLI cold start: wall time of ``python -m shvq compress`` / ``decompress`` in fresh processes
+(median of ``--cli-runs``; ``--threads N`` sets ``OMP_NUM_THREADS=N`` for them), with
+``python -c "import torch"`` as the floor no PyTorch tool goes below. Where the codec runs its
+transforms under ``reproducible_cpu`` (oneDNN off), the two transforms are also timed with
+oneDNN on, for reference only (those floats depend on the thread count). The decoded pixels of the staged path are checked to equal ``codec.decompress``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from shvq.coding.container import Container, PayloadKind, Section, read_container
+from shvq.fileio import write_atomic
+from shvq.image import model as model_module
+from shvq.image import zoo
+from shvq.image.convert import encode_png, load_image
+from shvq.image.model import SECTION_SYMBOLS, STRIDE, image_to_tensor, padded_size, to_uint8
+
+VAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "val"
+
+
+def default_image(tmp: Path) -> Path:
+    """A 768×512 PNG: the first val photo, or scikit-image's astronaut resized."""
+    if VAL_DIR.is_dir():
+        for p in sorted(VAL_DIR.glob("*.png")):
+            with Image.open(p) as im:
+                if im.size in ((768, 512), (512, 768)):
+                    return p
+    from skimage import data as skdata
+
+    out = tmp / "astronaut-768x512.png"
+    Image.fromarray(skdata.astronaut()).resize((768, 512), Image.LANCZOS).save(out)
+    return out
+
+
+def transform_context() -> contextlib.AbstractContextManager[None]:
+    """The context the codec runs its transforms in (``reproducible_cpu`` where the codec has it)."""
+    factory = getattr(model_module, "reproducible_cpu", None)
+    return factory() if factory is not None else contextlib.nullcontext()
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    r = fn()
+    return time.perf_counter() - t0, r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", help="a PNG photo (default: a 768×512 val photo)")
+    ap.add_argument("--model", default=None, help="shipped model (default: the CLI's default)")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--cli-runs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads in-process, and OMP_NUM_THREADS for the CLI runs (0: PyTorch's default)")
+    ap.add_argument("--json", help="also write the figures as JSON to this file")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    tmp = Path(tempfile.mkdtemp(prefix="shvq-bench-"))
+    src = Path(args.image) if args.image else default_image(tmp)
+    shvq_path, png_path = tmp / "out.shvq", tmp / "out.png"
+    e = zoo.entry(args.model)
+    codec = zoo.load_entry(e)
+    rgb, _ = load_image(src)
+    h, w = rgb.shape[:2]
+
+    enc: dict[str, list[float]] = {}
+    dec: dict[str, list[float]] = {}
+    tot: dict[str, list[float]] = {}
+    ref: dict[str, list[float]] = {}
+
+    def add(table: dict[str, list[float]], name: str, seconds: float) -> None:
+        table.setdefault(name, []).append(seconds)
+
+    sizes: dict[str, int] = {}
+    for rep in range(args.repeats + 1):  # the first round is a warm-up, not recorded
+        rec = rep > 0
+
+        def stage(table: dict[str, list[float]], name: str, fn: Callable[[], Any]) -> Any:
+            dt, r = timed(fn)
+            if rec:
+                add(table, name, dt)
+            return r
+
+        # ---- compress, stage by stage (what shvq.image.cli._cmd_compress runs)
+        model = stage(enc, "model load", lambda: zoo.load_entry(zoo.entry(args.model)))
+        img = stage(enc, "PNG read", lambda: load_image(src)[0])
+
+        def analysis() -> torch.Tensor:
+            with torch.no_grad(), transform_context():
+                return model.encode_latent(image_to_tensor(img))
+
+        y = stage(enc, "analysis transform", analysis)
+        sym = stage(enc, "quantize", lambda: model.quantizer.quantize_symbols(y))
+        s = sym[0].reshape(sym.shape[1], -1).numpy()
+        payload = stage(enc, "entropy coding", lambda: model.entropy.compress(s))
+
+        def container() -> bytes:
+            c = Container(kind=PayloadKind.IMAGE, shape=(h, w), sections=(Section(SECTION_SYMBOLS, payload),),
+                          model_hash=model.content_hash(), precision=model.config.precision)
+            return c.to_bytes()
+
+        data = stage(enc, "container", container)
+        stage(enc, "file write", lambda: write_atomic(shvq_path, data, overwrite=True))
+
+        # ---- decompress, stage by stage (what shvq.image.cli._cmd_decompress runs)
+        cont = stage(dec, "file read + parse", lambda: read_container(shvq_path))
+        model2 = stage(dec, "model load", lambda: zoo.load_entry(zoo.entry(content_hash=cont.model_hash)))
+        ph, pw = padded_size(h, w)
+        lh, lw = ph // STRIDE, pw // STRIDE
+        s2 = stage(dec, "entropy decoding", lambda: model2.entropy.decompress(cont.section(SECTION_SYMBOLS), lh * lw))
+        g = model2.config.num_groups
+
+        def dequant() -> torch.Tensor:
+            sy = torch.from_numpy(s2.astype(np.int64)).reshape(1, g, lh, lw)
+            return model2.quantizer.dequantize(sy, (1, model2.config.latent_channels, lh, lw))
+
+        y_hat = stage(dec, "dequantize", dequant)
+
+        def synthesis() -> torch.Tensor:
+            with torch.no_grad(), transform_context():
+                return model2.decode_latent(y_hat, h, w)
+
+        x_hat = stage(dec, "synthesis transform", synthesis)
+        out = stage(dec, "to uint8", lambda: to_uint8(x_hat))
+        if hasattr(model_module, "reproducible_cpu"):
+            with torch.no_grad():
+                stage(ref, "analysis transform, oneDNN on", lambda: model.encode_latent(image_to_tensor(img)))
+                stage(ref, "synthesis transform, oneDNN on", lambda: model2.decode_latent(y_hat, h, w))
+        stage(dec, "PNG write", lambda: write_atomic(png_path, encode_png(out), overwrite=True))
+
+        # ---- in-process totals with a loaded model, and the classical codecs
+        data_full = stage(tot, "shvq encode (codec.compress)", lambda: codec.compress(rgb))
+        out_full = stage(tot, "shvq decode (codec.decompress)", lambda: codec.decompress(data_full))
+        if rep == 0:
+            assert data_full == data, "staged and one-call compress must write the same bytes"
+            assert np.array_equal(out_full, out), "staged and one-call decompress must give the same pixels"
+            sizes["shvq"] = len(data_full)
+
+        def pil_encode(fmt: str, **kw: Any) -> bytes:
+            buf = io.BytesIO()
+            Image.fromarray(rgb).save(buf, format=fmt, **kw)
+            return buf.getvalue()
+
+        def pil_decode(b: bytes) -> np.ndarray:
+            with Image.open(io.BytesIO(b)) as im:
+                return np.asarray(im.convert("RGB"))
+
+        jpg = stage(tot, "JPEG q75 encode (Pillow)", lambda: pil_encode("JPEG", quality=75))
+        stage(tot, "JPEG q75 decode (Pillow)", lambda: pil_decode(jpg))
+        webp = stage(tot, "WebP q80 encode (Pillow)", lambda: pil_encode("WEBP", quality=80))
+        stage(tot, "WebP q80 decode (Pillow)", lambda: pil_decode(webp))
+        sizes["jpeg"], sizes["webp"] = len(jpg), len(webp)
+
+    med = {k: statistics.median(v) for t in (enc, dec, tot, ref) for k, v in t.items()}
+    print(f"{src.name} {w}x{h}, model {e.name} ({e.content_hash}), torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; medians of {args.repeats} rounds, all functions alternating")
+    print(f"file sizes: shvq {sizes['shvq']} B ({sizes['shvq'] * 8 / (h * w):.3f} bpp), "
+          f"JPEG q75 {sizes['jpeg']} B, WebP q80 {sizes['webp']} B")
+    for title, table in (("shvq compress", enc), ("shvq decompress", dec)):
+        total = sum(med[k] for k in table)
+        print(f"{title} stages:")
+        for k in table:
+            print(f"  {k:<32} {med[k] * 1e3:8.1f} ms  {100 * med[k] / total:5.1f} %")
+        print(f"  {'sum of stages':<32} {total * 1e3:8.1f} ms")
+    print("in-process totals (model loaded, uint8 array <-> bytes):")
+    for k in tot:
+        print(f"  {k:<32} {med[k] * 1e3:8.1f} ms")
+
+    if ref:
+        print("for reference, not what the codec runs (floats depend on the thread count):")
+        for k in ref:
+            print(f"  {k:<32} {med[k] * 1e3:8.1f} ms")
+
+    # ---- CLI cold start
+    py = sys.executable
+    env = dict(os.environ)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    cmds = {
+        "python -c 'import torch' (floor)": [py, "-c", "import torch"],
+        "python -m shvq compress": [py, "-m", "shvq", "compress", str(src), "-o", str(shvq_path), "--force"],
+        "python -m shvq decompress": [py, "-m", "shvq", "decompress", str(shvq_path), "-o", str(png_path), "--force"],
+    }
+    cli: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(args.cli_runs):
+        for k, cmd in cmds.items():
+            dt, r = timed(lambda cmd=cmd: subprocess.run(cmd, capture_output=True, env=env))
+            if r.returncode != 0:
+                raise SystemExit(f"{k} failed: {r.stderr.decode(errors='replace')}")
+            cli[k].append(dt)
+    with Image.open(png_path) as im:
+        assert np.array_equal(np.asarray(im), out), "CLI decompress must give the same pixels"
+    print(f"CLI cold start (fresh process, wall time, median of {args.cli_runs}):")
+    for k, v in cli.items():
+        print(f"  {k:<32} {statistics.median(v) * 1e3:8.1f} ms")
+    print("targets: encode <= 500 ms and decode <= 500 ms in-process, CLI cold start <= 1500 ms")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"name": "bench_codec", "image": src.name, "model": e.name, "repeats": args.repeats,
+                       "threads": torch.get_num_threads(), "sizes": sizes,
+                       "compress_stages_s": {k: med[k] for k in enc}, "decompress_stages_s": {k: med[k] for k in dec},
+                       "totals_s": {k: med[k] for k in tot},
+                       "cli_s": {k: statistics.median(v) for k, v in cli.items()}}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
