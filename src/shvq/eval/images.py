@@ -11,7 +11,7 @@ from shvq.errors import ShvqError
 
 __all__ = ["IMAGE_SUFFIXES", "ImageLoadError", "image_digest", "list_images", "load_rgb"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 """File name endings (case-insensitive) that :func:`list_images` picks up."""
 
 

@@ -13,18 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-
-
 def list_images(root: str | os.PathLike[str]) -> list[Path]:
-    """Image files directly in ``root`` (sorted by name). Raises ValueError if there are none."""
-    p = Path(root)
-    if not p.is_dir():
-        raise ValueError(f"{p} is not a directory of images")
-    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {p}")
-    return files
+    """Image files directly in ``root`` (sorted by name); the same rule ``shvq eval`` uses.
+    Raises a ``ValueError`` subclass if there are none."""
+    from shvq.eval.images import list_images as _list
+
+    return _list(root)
 
 
 def load_folder(root: str | os.PathLike[str], limit: int | None = None) -> list[np.ndarray]:
@@ -87,4 +81,4 @@ class RandomCrops:
         return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(255.0)
 
 
-__all__ = ["IMAGE_EXTENSIONS", "RandomCrops", "list_images", "load_folder"]
+__all__ = ["RandomCrops", "list_images", "load_folder"]
