@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shvq.coding.container import MAGIC, Container, encode_varint
+from shvq.coding.container import MAGIC, Container, encode_varint, read_varint
 from shvq.errors import FormatError, ShvqError
 
 OUTCOMES = ("format_error", "other_clean", "ok", "bad")
@@ -215,14 +215,10 @@ def _mutate_varints(rng: random.Random, blob: bytes) -> bytes:
     """Rewrite one varint of a section that is a run of varints (frequency tables, Huffman tables)."""
     vals, pos = [], 0
     while pos < len(blob) and len(vals) < 100_000:
-        v = shift = 0
-        while pos < len(blob):
-            b = blob[pos]
-            pos += 1
-            v |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
+        try:
+            v, pos = read_varint(blob, pos, len(blob), 1 << 63, "varint")
+        except FormatError:  # a trailing partial varint: mutate what was read
+            break
         vals.append(v)
     if not vals:
         return blob

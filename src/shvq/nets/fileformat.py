@@ -103,7 +103,7 @@ def save_compressed(
 
     Returns the file size in bytes.
     """
-    data = encode_network(qnet.layer_codes(), qnet.model, meta, getattr(qnet, "precision", DEFAULT_PRECISION), coder)
+    data = encode_network(qnet.layer_codes(), qnet.model, meta, qnet.precision, coder)
     write_atomic(path, data, overwrite=overwrite)
     return len(data)
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from shvq.coding.tables import DEFAULT_PRECISION, quantize_probabilities
-from shvq.entropy import HistogramEntropyModel, RateEstimate, RateKind
+from shvq.entropy import HistogramEntropyModel, RateEstimate, RateKind, ideal_bits
 from shvq.quantizer import Mode, QuantizerOutput, SoftToHardQuantizer
 
 
@@ -105,6 +105,7 @@ class QuantizedNetwork(nn.Module):
             self.register_buffer(f"assign_{i}", torch.zeros(0, dtype=torch.int64))
         self.register_buffer("fixed", torch.zeros((), dtype=torch.bool))
         self.register_buffer("final", torch.zeros((), dtype=torch.bool))
+        self.precision = DEFAULT_PRECISION  # bits of the frozen tables; set by finalize()
         self._last_rate: RateEstimate | None = None
 
     # ----------------------------------------------------------------- helpers
@@ -251,7 +252,7 @@ class QuantizedNetwork(nn.Module):
         """Per-layer codebook (in weight units), symbols and table; needs :meth:`finalize`."""
         if not bool(self.final):
             raise RuntimeError("call finalize() before exporting layer codes")
-        precision = getattr(self, "precision", DEFAULT_PRECISION)
+        precision = self.precision
         codes = []
         for i, n in enumerate(self.names):
             q = self._quantizer(i)
@@ -273,11 +274,7 @@ class QuantizedNetwork(nn.Module):
 
     def weight_bits_estimate(self) -> float:
         """Ideal bits of all symbols under the frozen per-layer tables (after :meth:`finalize`)."""
-        precision = getattr(self, "precision", DEFAULT_PRECISION)
-        total = 0.0
-        for code in self.layer_codes():
-            total += float((precision - np.log2(code.table[code.symbols].astype(np.float64))).sum())
-        return total
+        return sum(ideal_bits(c.symbols, c.table, self.precision) for c in self.layer_codes())
 
 
 __all__ = ["LayerCode", "QuantizedNetwork"]
