@@ -11,6 +11,11 @@ synthesis transform in floating point.
 
 Image tensors are float ``N×3×H×W`` in ``[0, 1]``. Any ``H, W >= 1``: the input is padded
 (replicate) to a multiple of :data:`STRIDE` and the reconstruction cropped back.
+
+Big images are processed in tiles of the latent grid with an overlap that makes the result
+bit-identical to processing them whole (:mod:`shvq.image.tiling`): compress, decompress,
+reconstruct and eval-mode forward all take that path, so memory stays bounded (a 24-MPix photo
+needs about 1 GB) and files do not depend on it. Training-mode forward runs in one piece.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from shvq.coding.container import Container, PayloadKind, Section
 from shvq.entropy import HistogramEntropyModel
 from shvq.errors import FormatError, ModelMismatchError, NotFrozenError
 from shvq.hashing import model_hash
+from shvq.image import tiling
 from shvq.image.convert import MAX_PIXELS, note, rgb_from_array, rgb_from_pil
 from shvq.image.layers import analysis_transform, synthesis_transform
 from shvq.quantizer import QuantizerOutput, SoftToHardQuantizer
@@ -164,12 +170,12 @@ def to_uint8(x_hat: Tensor) -> np.ndarray:
     return t.permute(1, 2, 0).contiguous().cpu().numpy()
 
 
-def image_to_tensor(image: Any) -> Tensor:
-    """A user image -> float ``1×3×H×W`` in ``[0, 1]`` (CPU).
+def image_to_pixels(image: Any) -> Tensor:
+    """A user image -> ``1×3×H×W`` CPU tensor: uint8 in ``[0, 255]`` for 8-bit inputs (numpy,
+    uint8 tensors, PIL), float in ``[0, 1]`` for float tensor inputs.
 
-    Accepts uint8 numpy arrays / tensors of shape ``H×W[×C]`` (C = 1, 2, 3, 4), PIL images, or float
-    tensors ``3×H×W`` / ``1×3×H×W`` already in ``[0, 1]``. Greyscale and alpha are converted to RGB
-    with an :class:`~shvq.image.convert.ImageConversionWarning`.
+    Accepts what :func:`image_to_tensor` accepts; the 8-bit case makes no float copy (the tiled
+    transforms convert tile by tile).
     """
     if isinstance(image, Tensor) and image.is_floating_point():
         t = image.detach().float().cpu()
@@ -177,6 +183,8 @@ def image_to_tensor(image: Any) -> Tensor:
             t = t.unsqueeze(0)
         if t.dim() != 4 or t.shape[:2] != (1, 3):
             raise ValueError(f"expected a float tensor of shape 3×H×W or 1×3×H×W, got {tuple(image.shape)}")
+        if t.shape[2] < 1 or t.shape[3] < 1:
+            raise ValueError(f"empty image of shape {tuple(image.shape)}")
         if t.shape[2] * t.shape[3] > MAX_PIXELS:
             raise ValueError(f"image exceeds the limit of {MAX_PIXELS} pixels")
         return t
@@ -189,7 +197,18 @@ def image_to_tensor(image: Any) -> Tensor:
     else:
         raise ValueError(f"cannot compress an object of type {type(image).__name__}")
     note(msg)
-    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
+    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).unsqueeze(0)
+
+
+def image_to_tensor(image: Any) -> Tensor:
+    """A user image -> float ``1×3×H×W`` in ``[0, 1]`` (CPU).
+
+    Accepts uint8 numpy arrays / tensors of shape ``H×W[×C]`` (C = 1, 2, 3, 4), PIL images, or float
+    tensors ``3×H×W`` / ``1×3×H×W`` already in ``[0, 1]``. Greyscale and alpha are converted to RGB
+    with an :class:`~shvq.image.convert.ImageConversionWarning`.
+    """
+    t = image_to_pixels(image)
+    return t.float().div(255.0) if t.dtype == torch.uint8 else t
 
 
 class ImageCodec(nn.Module):
@@ -198,6 +217,15 @@ class ImageCodec(nn.Module):
     The latent ``y = E(x)`` (``N×M×H/16×W/16``) is cut into ``G = M/d`` groups of ``d`` channels;
     every position of a group is one vector, quantized to one of ``L`` centers; each group has
     its own histogram (entropy model). Training minimises ``D(x, x̂) + β·bpp``.
+
+    Attributes:
+        tile_size: side of the tiles, in latent positions, that compress, decompress, reconstruct
+            and eval-mode forward process images in (default :data:`shvq.image.tiling.TILE`);
+            an image whose latent fits in one tile runs in one piece. Only memory and speed
+            depend on it: the halo (:attr:`halo`) makes every tiling give bit-identical results.
+            Not part of the model's state or hash.
+        halo: overlap of the tiles in latent positions, from the kernel size
+            (:func:`shvq.image.tiling.halo_for`).
     """
 
     def __init__(self, config: ImageCodecConfig | None = None) -> None:
@@ -221,6 +249,8 @@ class ImageCodec(nn.Module):
             precision=c.precision,
         )
         self.synthesis = synthesis_transform(c.channels, c.latent_channels, c.kernel)
+        self.tile_size: int = tiling.TILE
+        self.halo: int = tiling.halo_for(c.kernel, STRIDE)
 
     # ----------------------------------------------------------------- transforms
     @staticmethod
@@ -240,16 +270,77 @@ class ImageCodec(nn.Module):
         """Quantized latent ``N×M×h×w`` -> ``N×3×height×width`` float reconstruction."""
         return (self.synthesis(y_hat.contiguous()) + 0.5)[:, :, :height, :width]
 
+    def encode_tiled(self, pixels: Tensor) -> Tensor:
+        """:meth:`encode_latent` tile by tile (bit-identical, bounded memory).
+
+        ``pixels``: ``N×3×H×W``, float in ``[0, 1]`` or uint8 (converted per tile) -> latent
+        ``N×M×⌈H/16⌉×⌈W/16⌉``. Run it under :func:`reproducible_cpu` for thread-independent bits.
+        """
+        return tiling.analyse(
+            lambda t: self.analysis(t - 0.5), pixels, tile=self.tile_size, halo=self.halo, stride=STRIDE
+        )
+
+    def decode_tiled(self, y_hat: Tensor, height: int, width: int, write: tiling.Writer) -> None:
+        """:meth:`decode_latent` tile by tile: each tile's float ``N×3×th×tw`` pixels (``[0, 1]``
+        scale, unclamped) go to ``write(top, left, pixels)`` (see :data:`shvq.image.tiling.Writer`)."""
+        tiling.synthesise(
+            lambda t: self.synthesis(t) + 0.5,
+            y_hat,
+            height,
+            width,
+            write,
+            tile=self.tile_size,
+            halo=self.halo,
+            stride=STRIDE,
+        )
+
+    def decode_to_tensor(self, y_hat: Tensor, height: int, width: int) -> Tensor:
+        """Quantized latent ``N×M×h×w`` -> float ``N×3×height×width``, tile by tile."""
+        out: Tensor | None = None
+
+        def write(top: int, left: int, px: Tensor) -> None:
+            nonlocal out
+            if out is None:
+                out = px.new_empty((px.shape[0], px.shape[1], height, width))
+            out[:, :, top : top + px.shape[2], left : left + px.shape[3]] = px
+
+        self.decode_tiled(y_hat, height, width, write)
+        assert out is not None
+        return out
+
+    def decode_to_uint8(self, y_hat: Tensor, height: int, width: int) -> np.ndarray:
+        """Quantized latent ``1×M×h×w`` -> uint8 ``height×width×3`` (as :func:`to_uint8`), written
+        tile by tile into one preallocated array: no full-size float image is ever held."""
+        if y_hat.dim() != 4 or y_hat.shape[0] != 1:
+            raise ValueError(f"expected one latent of shape 1×M×h×w, got {tuple(y_hat.shape)}")
+        out = np.empty((height, width, 3), dtype=np.uint8)
+
+        def write(top: int, left: int, px: Tensor) -> None:
+            out[top : top + px.shape[2], left : left + px.shape[3]] = to_uint8(px)
+
+        self.decode_tiled(y_hat, height, width, write)
+        return out
+
     def forward(self, x: Tensor) -> ImageCodecOutput:
-        """``x``: ``N×3×H×W`` float in ``[0, 1]``. Soft/straight-through in training, hard in eval."""
+        """``x``: ``N×3×H×W`` float in ``[0, 1]``. Soft/straight-through in training, hard in eval.
+
+        In eval mode the transforms run tile by tile like :meth:`compress` / :meth:`decompress`
+        (bit-identical to one piece, see :mod:`shvq.image.tiling`); in training, in one piece.
+        """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected N×3×H×W, got {tuple(x.shape)}")
         n, _, h, w = x.shape
-        with contextlib.nullcontext() if self.training else reproducible_cpu():
+        if self.training:
             y = self.encode_latent(x)
             q = self.quantizer(y)
             rate = self.entropy(q)
             x_hat = self.decode_latent(q.quantized, h, w)
+        else:
+            with reproducible_cpu():
+                y = self.encode_tiled(x)
+                q = self.quantizer(y)
+                rate = self.entropy(q)
+                x_hat = self.decode_to_tensor(q.quantized, h, w)
         pixels = n * h * w
         return ImageCodecOutput(
             x_hat=x_hat,
@@ -271,13 +362,16 @@ class ImageCodec(nn.Module):
     # --------------------------------------------------------------------- coding
     @torch.no_grad()
     def symbols(self, image: Any) -> tuple[np.ndarray, int, int]:
-        """Hard symbols of one image: (int64 ``(G, h·w)``, H, W)."""
-        x = image_to_tensor(image)
+        """Hard symbols of one image: (int64 ``(G, h·w)``, H, W). The analysis runs tile by tile."""
+        x = image_to_pixels(image)
+        h, w = int(x.shape[2]), int(x.shape[3])
         dev = next(self.parameters()).device
         with reproducible_cpu():
-            y = self.encode_latent(x.to(dev))
+            y = self.encode_tiled(x.to(dev))
+        del x
         s = self.quantizer.quantize_symbols(y)  # 1×G×h×w
-        return s[0].reshape(s.shape[1], -1).cpu().numpy(), int(x.shape[2]), int(x.shape[3])
+        del y
+        return s[0].reshape(s.shape[1], -1).cpu().numpy(), h, w
 
     def estimated_bits(self, image: Any) -> float:
         """Ideal code length in bits of the image's symbols under the frozen tables (no header)."""
@@ -302,9 +396,9 @@ class ImageCodec(nn.Module):
         )
         return container.to_bytes()
 
-    @torch.no_grad()
-    def decompress_tensor(self, data: bytes | Container) -> Tensor:
-        """``.shvq`` bytes -> float ``1×3×H×W`` reconstruction (unclamped)."""
+    def _read(self, data: bytes | Container) -> tuple[Tensor, int, int]:
+        """Check a ``.shvq`` image file against this model and decode its symbols:
+        (quantized latent float ``1×M×h×w``, H, W)."""
         if not self.is_frozen:
             raise NotFrozenError("the image codec's entropy model is not frozen: call model.freeze() first")
         c = data if isinstance(data, Container) else Container.from_bytes(data)
@@ -334,25 +428,41 @@ class ImageCodec(nn.Module):
         g = self.config.num_groups
         dev = next(self.parameters()).device
         symbols = torch.from_numpy(s.astype(np.int64)).reshape(1, g, lh, lw).to(dev)
-        y_hat = self.quantizer.dequantize(symbols, (1, self.config.latent_channels, lh, lw))
-        with reproducible_cpu():
-            return self.decode_latent(y_hat, h, w)
+        del s
+        return self.quantizer.dequantize(symbols, (1, self.config.latent_channels, lh, lw)), h, w
 
+    @torch.no_grad()
+    def decompress_tensor(self, data: bytes | Container) -> Tensor:
+        """``.shvq`` bytes -> float ``1×3×H×W`` reconstruction (unclamped). For big images prefer
+        :meth:`decompress`, which never holds the float image."""
+        y_hat, h, w = self._read(data)
+        with reproducible_cpu():
+            return self.decode_to_tensor(y_hat, h, w)
+
+    @torch.no_grad()
     def decompress(self, data: bytes | Container) -> np.ndarray:
         """``.shvq`` bytes -> uint8 ``H×W×3``. Raises :class:`ModelMismatchError` for a file made by
-        another model and :class:`FormatError` for a malformed one."""
-        return to_uint8(self.decompress_tensor(data))
+        another model and :class:`FormatError` for a malformed one.
+
+        Equals ``to_uint8(decompress_tensor(data))``; the synthesis runs tile by tile straight
+        into the uint8 result (a 24-MPix image needs about 1 GB in all)."""
+        y_hat, h, w = self._read(data)
+        with reproducible_cpu():
+            return self.decode_to_uint8(y_hat, h, w)
 
     @torch.no_grad()
     def reconstruct(self, image: Any) -> np.ndarray:
-        """Eval-mode reconstruction of one image as uint8 ``H×W×3`` (what decoding its file gives)."""
-        was = self.training
-        self.eval()
-        try:
-            x = image_to_tensor(image).to(next(self.parameters()).device)
-            return to_uint8(self.forward(x).x_hat)
-        finally:
-            self.train(was)
+        """Eval-mode reconstruction of one image as uint8 ``H×W×3``: exactly what decoding its
+        file gives (and what eval-mode :meth:`forward` gives after :func:`to_uint8`), computed
+        without entropy coding, tile by tile like :meth:`compress` and :meth:`decompress`."""
+        x = image_to_pixels(image)
+        h, w = int(x.shape[2]), int(x.shape[3])
+        with reproducible_cpu():
+            y = self.encode_tiled(x.to(next(self.parameters()).device))
+            del x
+            y_hat = self.quantizer.dequantize(self.quantizer.quantize_symbols(y), y.shape)
+            del y
+            return self.decode_to_uint8(y_hat, h, w)
 
     # --------------------------------------------------------------------- freezing
     @torch.no_grad()
@@ -380,6 +490,7 @@ __all__ = [
     "ImageCodec",
     "ImageCodecConfig",
     "ImageCodecOutput",
+    "image_to_pixels",
     "image_to_tensor",
     "num_parameters",
     "padded_size",
