@@ -6,6 +6,7 @@ Shapes: ``G`` groups (channel groups of an image latent, or 1), ``L`` centers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,6 +74,11 @@ class RateEstimate:
         hard_bits: total bits the *hard* histogram of this batch would cost, ``Σ_g m_g · H(p_g)``
             (a float, no gradient): the i.i.d. empirical entropy.
         num_symbols: symbols in the batch (all groups).
+
+    With a :attr:`HistogramEntropyModel.process_sum` (data-parallel training), ``p_g`` and ``q_g``
+    are the histograms of the *global* batch and ``m_g`` / ``num_symbols`` count this process's
+    symbols: ``bits`` is this process's share of the global rate, and the shares of all processes
+    add up to the global batch's bits.
     """
 
     bits: Tensor
@@ -101,6 +107,15 @@ class HistogramEntropyModel(nn.Module):
         momentum: running-average momentum for the histograms.
         precision: bits of the frozen tables.
     """
+
+    process_sum: Callable[[Tensor], Tensor] | None = None
+    """Data-parallel training only: a function that sums a tensor over all processes, with
+    autograd (e.g. :func:`shvq.distributed.sum_across`). When set, a *training-mode* forward sums
+    the soft-assignment totals and the hard counts of the processes' shards (one collective of a
+    ``2G×L`` tensor) before computing the rate, so the rate per symbol, its gradient and the
+    running histograms are those of the global batch and identical on every process. ``None`` (the
+    default) keeps everything local. Not part of the state dict; eval-mode forwards,
+    :meth:`observe` and :meth:`freeze` never call it, so one process can evaluate alone."""
 
     def __init__(
         self,
@@ -149,8 +164,12 @@ class HistogramEntropyModel(nn.Module):
     def forward(self, out: QuantizerOutput) -> RateEstimate:
         """Rate of one batch from a quantizer output (and a running-average update in training)."""
         with torch.autocast(device_type=out.soft_hist.device.type, enabled=False):
-            q = self._rows(out.soft_hist.float())
-            counts = out.hard_counts.float()
+            soft = out.soft_hist.float()  # G×L, mean soft assignment of this batch
+            counts = out.hard_counts.float()  # G×L hard counts
+            local_n: Tensor | None = None
+            if self.process_sum is not None and self.training:
+                soft, counts, local_n = self._global_histograms(soft, counts, self.process_sum)
+            q = self._rows(soft)
             counts = counts.sum(dim=0, keepdim=True) if self.shared else counts
             n_per_row = counts.sum(dim=1)  # symbols per row
             p = counts / n_per_row.clamp_min(1).unsqueeze(1)
@@ -158,12 +177,35 @@ class HistogramEntropyModel(nn.Module):
                 per_symbol = cross_entropy_bits(p, q)
             else:
                 per_symbol = entropy_bits(q)
-            bits = (per_symbol * n_per_row).sum()
+            n_here = n_per_row if local_n is None else local_n  # symbols per row this process codes
+            bits = (per_symbol * n_here).sum()
             hard_per_symbol = -(p * torch.log2(p.clamp_min(_EPS))).sum(dim=1)
-            hard_bits = float((hard_per_symbol * n_per_row).sum())
+            hard_bits = float((hard_per_symbol * n_here).sum())
             if self.training and not self.is_frozen and float(n_per_row.sum()) > 0:
                 self._update(q.detach(), p)
-        return RateEstimate(bits=bits, hard_bits=hard_bits, num_symbols=int(n_per_row.sum()))
+        return RateEstimate(bits=bits, hard_bits=hard_bits, num_symbols=int(n_here.sum()))
+
+    def _global_histograms(
+        self, soft: Tensor, counts: Tensor, process_sum: Callable[[Tensor], Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Histograms of the global batch from this process's shard, in one collective.
+
+        Args:
+            soft: ``G×L`` mean soft assignment of the local vectors (differentiable).
+            counts: ``G×L`` local hard counts.
+            process_sum: sums a tensor over the processes (autograd-aware).
+
+        Returns:
+            the global mean soft assignment ``G×L`` (differentiable: its gradient reaches every
+            process's shard), the global hard counts ``G×L``, and this process's symbols per
+            histogram row, ``(G',)`` (``G' = 1`` if shared).
+        """
+        g = counts.shape[0]
+        local = counts.sum(dim=1)  # (G,) vectors per group here
+        total = process_sum(torch.cat([soft * local.unsqueeze(1), counts], dim=0))  # 2G×L
+        counts = total[g:].detach()
+        soft = total[:g] / counts.sum(dim=1, keepdim=True).clamp_min(1)
+        return soft, counts, local.sum(dim=0, keepdim=True) if self.shared else local
 
     @torch.no_grad()
     def _update(self, q: Tensor, p: Tensor) -> None:

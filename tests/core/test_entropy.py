@@ -13,7 +13,7 @@ from shvq.entropy import (
     soft_histogram,
 )
 from shvq.errors import AlreadyFrozenError, NotFrozenError
-from shvq.quantizer import SoftToHardQuantizer
+from shvq.quantizer import QuantizerOutput, SoftToHardQuantizer
 
 hist = st.integers(2, 40).flatmap(
     lambda L: st.tuples(
@@ -154,3 +154,37 @@ def test_freeze_with_explicit_probabilities_and_shape_check() -> None:
     assert em.numpy_tables().shape == (2, 4)  # repeated per group for coding
     with pytest.raises(ValueError):
         HistogramEntropyModel(2, 4).freeze(np.ones((3, 4)))
+
+
+def test_entropy_model_sums_the_shards_histograms() -> None:
+    """With ``process_sum`` each shard gets the global batch's rate per symbol and running
+    histograms; the shards' bits add up to the global batch's bits."""
+    torch.manual_seed(0)
+    q = SoftToHardQuantizer(6, 1, init_range=(-1.0, 1.0)).train()
+    y = torch.randn(4, 3, 5, 5)
+    full, shard_a, shard_b = q(y), q(y[:2]), q(y[2:])
+
+    def stats(o: QuantizerOutput) -> torch.Tensor:  # what the other process contributes to the sum
+        n = o.hard_counts.sum(1, keepdim=True)
+        return torch.cat([o.soft_hist.detach() * n, o.hard_counts]).detach()
+
+    for shared in (False, True):
+        ref = HistogramEntropyModel(3, 6, shared=shared).train()
+        rate = ref(full)
+        parts = []
+        for mine, other in ((shard_a, shard_b), (shard_b, shard_a)):
+            em = HistogramEntropyModel(3, 6, shared=shared).train()
+            em.process_sum = lambda t, o=other: t + stats(o)
+            parts.append(em(mine))
+            torch.testing.assert_close(em.running_soft, ref.running_soft)
+            torch.testing.assert_close(em.running_hard, ref.running_hard)
+            assert "process_sum" not in em.state_dict()
+        assert float((parts[0].bits + parts[1].bits).detach()) == pytest.approx(float(rate.bits.detach()), rel=1e-5)
+        assert parts[0].hard_bits + parts[1].hard_bits == pytest.approx(rate.hard_bits, rel=1e-5)
+        assert parts[0].num_symbols == parts[1].num_symbols == rate.num_symbols // 2
+        # equal shards: each shard's bits per symbol is the global one
+        assert parts[0].bits_per_symbol == pytest.approx(rate.bits_per_symbol, rel=1e-5)
+        # eval mode never reduces (one process may evaluate alone)
+        em.eval()
+        alone = HistogramEntropyModel(3, 6, shared=shared).eval()
+        assert float(em(shard_a).bits.detach()) == float(alone(shard_a).bits.detach())

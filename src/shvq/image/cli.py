@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ def _cmd_train_image(args: argparse.Namespace) -> int:
     )
     stem = train(cfg, resume=args.resume, progress=not args.no_progress)
     assert stem is not None
-    print(f"frozen model: {stem}.safetensors (+ {stem.name}.json)")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, process 0 speaks for all
+        print(f"frozen model: {stem}.safetensors (+ {stem.name}.json)")
     return 0
 
 
@@ -194,7 +196,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = _train_subparsers(sub).add_parser(
         "image", help="train an image codec",
         description="Train an image codec on D + beta*bpp (D = MSE on the 0..255 scale, or 1 - MS-SSIM), with "
-        "periodic validation on real files, checkpoints, and a frozen model exported to OUT/final/ at the end.")
+        "periodic validation on real files, checkpoints, and a frozen model exported to OUT/final/ at the end. "
+        "Launched by torchrun with several processes (torchrun --nproc_per_node=N -m shvq train image ...), it "
+        "trains data-parallel: gloo on CPU, nccl on one GPU per process.")
     p.add_argument("--data", required=True, help="folder of training images")
     p.add_argument("--val", help="folder of validation images")
     p.add_argument("--out", required=True, help="output folder (logs, checkpoints, final model)")
@@ -209,7 +213,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--centers", type=int, default=32, help="codebook size L")
     p.add_argument("--dim", type=int, default=1, help="vector dimension d (M divisible by d)")
     p.add_argument("--crop", type=int, default=128, help="training crop side in pixels")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8,
+                   help="crops per step; under torchrun the global batch, split evenly over the processes")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--mode", choices=["anneal", "straight_through"], default="straight_through")
     p.add_argument("--sigma", help="sigma schedule: const:S, linear:A:B:STEPS, exp:A:B:STEPS, gap:S:TARGET "

@@ -11,6 +11,13 @@ Output folder layout (``out/``)::
 
 Distortion ``D``: ``"mse"`` is the mean squared error on the ``[0, 255]`` scale; ``"ms-ssim"`` is
 ``1 − MS-SSIM``. The rate is the differentiable estimate in bits per pixel.
+
+Several processes (``torchrun --nproc_per_node=N -m shvq train image ...``) train data-parallel
+(see :mod:`shvq.distributed`): each draws the same global batch of ``batch`` crops and trains on
+its own ``batch / N`` of them inside ``DistributedDataParallel``; the entropy model sums the
+shards' histograms, so the rate, its gradient and the running histograms are those of the global
+batch, and the loss equals a one-process run's with the same ``batch``. Process 0 alone writes
+logs (global means), checkpoints, validation and the final model.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from shvq.distributed import Workers, data_parallel, join, sum_across
 from shvq.errors import FormatError
 from shvq.fileio import write_atomic
 from shvq.image.checkpoint import load_model, save_model, state_to_bytes
@@ -50,7 +58,8 @@ class TrainConfig:
         steps: total optimisation steps.
         val: folder of validation images (None: no validation).
         seed: seeds weight init and the crops.
-        crop: training patch side (pixels); batch: patches per step.
+        crop: training patch side (pixels); batch: patches per step (the global batch when several
+            processes train: divisible by their number, each takes ``batch / N``).
         lr: Adam learning rate; held for the first ``decay_start`` fraction of the steps, then
             cosine-decayed to ``lr · lr_final``.
         sigma: σ schedule spec (``shvq.schedules.make_schedule``); None = constant model σ.
@@ -288,10 +297,23 @@ def train(
     Returns the stem of the exported frozen model. With ``resume``, continues from the newest
     checkpoint exactly (same batches, optimizer, σ schedule and learning rate as an uninterrupted run).
     With ``stop_at``, stops after that step with a checkpoint (returns None; resume later).
+
+    Under ``torchrun`` with several processes (or with a default process group already open) this
+    trains data-parallel; ``device`` ``"cuda"`` then means ``cuda:LOCAL_RANK``. Every process
+    returns the same stem once process 0 has exported the model. ``out`` (and ``data``, ``val``)
+    must be the same folder for every process: all of them read a checkpoint to resume.
     """
+    with join(device) as workers:
+        return _train(cfg, workers, resume=resume, progress=progress, stop_at=stop_at)
+
+
+def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_at: int | None) -> Path | None:
+    if cfg.batch % w.world_size:
+        raise ValueError(f"batch {cfg.batch} (the global batch) must be divisible by the number of "
+                         f"processes ({w.world_size})")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = w.device
     ck = latest_checkpoint(out) if resume else None
     if resume and ck is None:
         raise ValueError(f"nothing to resume in {out} (no checkpoints/latest)")
@@ -319,15 +341,19 @@ def train(
     else:
         model.quantizer.set_sigma(sched.value)
     model.train()
+    net: torch.nn.Module = model
+    if w.distributed:
+        model.entropy.process_sum = sum_across  # global-batch histograms (see shvq.distributed)
+        net = data_parallel(model, w)
 
     crops = RandomCrops(load_folder(cfg.data), cfg.crop, cfg.batch, cfg.seed)
     val_images = load_folder(cfg.val, cfg.val_limit) if cfg.val else []
-    logger = _Logger(out, start if ck is not None else None)
-    if ck is None:
+    logger = _Logger(out, start if ck is not None else None) if w.is_main else None
+    if ck is None and w.is_main:
         write_atomic(out / "config.json", (json.dumps(cfg.to_dict(), indent=1) + "\n").encode(), overwrite=True)
 
     bar = None
-    if progress:
+    if progress and w.is_main:
         from tqdm import tqdm
 
         import sys
@@ -341,42 +367,50 @@ def train(
         lr = learning_rate(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
-        x = crops.batch(step).to(dev)
-        res = model(x)
+        x = w.shard(crops.batch(step)).to(dev)  # N/W×3×crop×crop: this process's part of the batch
+        res = net(x)
         d = distortion(cfg.distortion, res.x_hat, x)
-        loss = d + cfg.beta * res.bpp
+        loss = d + cfg.beta * res.bpp  # with W processes: local D + global bpp; DDP averages the gradients
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
-        model.quantizer.set_sigma(sched.step(float(res.quantized.gap)))
         mse = float(F.mse_loss(res.x_hat.detach().clamp(0, 1), x)) * 255.0**2
-        for k, v in (("loss", float(loss.detach())), ("distortion", float(d.detach())), ("bpp_est", float(res.bpp.detach())),
-                     ("bpp_hard", res.hard_bpp), ("mse", mse), ("gap", float(res.quantized.gap))):
+        names = ("loss", "distortion", "bpp_est", "bpp_hard", "mse", "gap")
+        values = w.mean([float(loss.detach()), float(d.detach()), float(res.bpp.detach()), res.hard_bpp, mse,
+                         float(res.quantized.gap)])  # global-batch means (equal shards)
+        stats = dict(zip(names, values, strict=True))
+        model.quantizer.set_sigma(sched.step(stats["gap"]))
+        for k, v in stats.items():
             acc[k] = acc.get(k, 0.0) + v
         acc["n"] = acc.get("n", 0.0) + 1
         done = step + 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.detach()):.2f}", bpp=f"{float(res.bpp.detach()):.3f}", refresh=False)
+            bar.set_postfix(loss=f"{stats['loss']:.2f}", bpp=f"{stats['bpp_est']:.3f}", refresh=False)
         if done % cfg.log_every == 0 or done == cfg.steps:
             n = acc.pop("n")
             rec = {"kind": "train", "step": done, **{k: v / n for k, v in acc.items()},
                    "sigma": float(model.quantizer.sigma), "lr": lr, "elapsed_s": round(time.time() - t0, 1)}
             rec["psnr_crops"] = 10 * math.log10(255.0**2 / max(rec["mse"], 1e-10))
-            logger.log(rec)
+            if logger is not None:
+                logger.log(rec)
             acc = {}
         if val_images and (done % cfg.val_every == 0 or done == cfg.steps):
-            model.eval()
-            v = evaluate(model, val_images)
-            model.train()
-            logger.log({"kind": "val", "step": done, **v})
-            if bar is not None:
-                bar.write(f"step {done}: val bpp {v['bpp']:.4f} (est {v['est_bpp']:.4f}) PSNR {v['psnr']:.2f} dB "
-                          f"MS-SSIM {v['ms_ssim']:.4f}")
+            if logger is not None:
+                model.eval()
+                v = evaluate(model, val_images)
+                model.train()
+                logger.log({"kind": "val", "step": done, **v})
+                if bar is not None:
+                    bar.write(f"step {done}: val bpp {v['bpp']:.4f} (est {v['est_bpp']:.4f}) PSNR {v['psnr']:.2f} dB "
+                              f"MS-SSIM {v['ms_ssim']:.4f}")
+            w.barrier()  # the other processes wait for process 0's validation
         if done % cfg.ckpt_every == 0 or done == cfg.steps or (stop_at is not None and done >= stop_at):
-            save_checkpoint(out, done, model, opt, sched, cfg)
+            w.check_in_sync(model)
+            if w.is_main:
+                save_checkpoint(out, done, model, opt, sched, cfg)
         if stop_at is not None and done >= stop_at and done < cfg.steps:
             if bar is not None:
                 bar.close()
@@ -384,8 +418,11 @@ def train(
     if bar is not None:
         bar.close()
 
-    final = freeze_and_export(model, crops, cfg, out, val_images, logger)
-    return final
+    stem = out / "final" / "model"
+    if logger is not None:
+        stem = freeze_and_export(model, crops, cfg, out, val_images, logger)
+    w.barrier()  # the other processes wait for the export
+    return stem
 
 
 @torch.no_grad()
