@@ -1,6 +1,7 @@
 """Speed of ``shvq compress`` / ``shvq decompress`` per stage, beside Pillow JPEG and WebP.
 
     python benchmarks/bench_codec.py [--image PHOTO.png] [--model mse-3] [--repeats 7] [--cli-runs 5]
+                                     [--device cpu|cuda|cuda:N]
 
 On one 768×512 photo (default: the first image of ``../shared/data/images/val``, else
 scikit-image's ``astronaut`` resized to 768×512) it times, in one process, every stage the two
@@ -21,6 +22,13 @@ the CLI cold start: wall time of ``python -m shvq compress`` / ``decompress`` in
 ``python -c "import torch"`` as the floor no PyTorch tool goes below. Where the codec runs its
 transforms under ``reproducible_cpu`` (oneDNN off), the two transforms are also timed with
 oneDNN on, for reference only (those floats depend on the thread count). The decoded pixels of the staged path are checked to equal ``codec.decompress``'s.
+
+``--device cuda`` (or ``cuda:N``) adds one in-process row: ``codec.compress(rgb)`` with the model
+on that GPU (the analysis transform there; uint8 upload and the bytes' return included), with
+the card's name in the header, and a CLI row ``python -m shvq compress --device ...``. Decoding
+always runs on the CPU (``shvq decompress`` has no device), so every decode row stays a CPU
+figure; the GPU-made file is checked to decode on the CPU to the GPU model's ``reconstruct``.
+``--cli-runs 0`` skips the cold-start section.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ import torch
 from PIL import Image
 
 from shvq.coding.container import Container, PayloadKind, Section, read_container
+from shvq.device import device_name, resolve_device
 from shvq.fileio import write_atomic
 from shvq.image import model as model_module
 from shvq.image import zoo
@@ -89,15 +98,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads in-process, and OMP_NUM_THREADS for the CLI runs (0: PyTorch's default)")
     ap.add_argument("--json", help="also write the figures as JSON to this file")
+    ap.add_argument("--device", default="cpu",
+                    help="also time the in-process encode on this device: cpu (default: nothing extra), cuda or cuda:N")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    dev = resolve_device(args.device)
+    gpu_row = f"shvq encode on {dev} (codec.compress)"
 
     tmp = Path(tempfile.mkdtemp(prefix="shvq-bench-"))
     src = Path(args.image) if args.image else default_image(tmp)
     shvq_path, png_path = tmp / "out.shvq", tmp / "out.png"
     e = zoo.entry(args.model)
     codec = zoo.load_entry(e)
+    gpu_codec = zoo.load_entry(e).to(dev) if dev.type != "cpu" else None
     rgb, _ = load_image(src)
     h, w = rgb.shape[:2]
 
@@ -173,6 +187,13 @@ def main() -> None:
             assert data_full == data, "staged and one-call compress must write the same bytes"
             assert np.array_equal(out_full, out), "staged and one-call decompress must give the same pixels"
             sizes["shvq"] = len(data_full)
+        if gpu_codec is not None:
+            data_gpu = stage(tot, gpu_row, lambda: gpu_codec.compress(rgb))
+            if rep == 0:
+                assert np.array_equal(codec.decompress(data_gpu), gpu_codec.reconstruct(rgb)), \
+                    "a GPU-made file must decode on the CPU to the GPU model's reconstruct"
+                sizes["shvq_gpu"] = len(data_gpu)
+                sizes["gpu_bytes_equal_cpu"] = int(data_gpu == data_full)
 
         def pil_encode(fmt: str, **kw: Any) -> bytes:
             buf = io.BytesIO()
@@ -192,6 +213,10 @@ def main() -> None:
     med = {k: statistics.median(v) for t in (enc, dec, tot, ref) for k, v in t.items()}
     print(f"{src.name} {w}x{h}, model {e.name} ({e.content_hash}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; medians of {args.repeats} rounds, all functions alternating")
+    if gpu_codec is not None:
+        print(f"encode device {device_name(dev)}: file {sizes['shvq_gpu']} B, "
+              f"{'the same bytes as' if sizes['gpu_bytes_equal_cpu'] else 'other bytes than'} the CPU encode; "
+              "decoding always on the CPU")
     print(f"file sizes: shvq {sizes['shvq']} B ({sizes['shvq'] * 8 / (h * w):.3f} bpp), "
           f"JPEG q75 {sizes['jpeg']} B, WebP q80 {sizes['webp']} B")
     for title, table in (("shvq compress", enc), ("shvq decompress", dec)):
@@ -216,26 +241,32 @@ def main() -> None:
         env["OMP_NUM_THREADS"] = str(args.threads)
     cmds = {
         "python -c 'import torch' (floor)": [py, "-c", "import torch"],
-        "python -m shvq compress": [py, "-m", "shvq", "compress", str(src), "-o", str(shvq_path), "--force"],
+        "python -m shvq compress": [py, "-m", "shvq", "compress", str(src), "-o", str(shvq_path), "--force",
+                                    "--device", "cpu"],
         "python -m shvq decompress": [py, "-m", "shvq", "decompress", str(shvq_path), "-o", str(png_path), "--force"],
     }
-    cli: dict[str, list[float]] = {k: [] for k in cmds}
+    if gpu_codec is not None:
+        cmds[f"python -m shvq compress --device {dev}"] = [
+            py, "-m", "shvq", "compress", str(src), "-o", str(tmp / "gpu.shvq"), "--force", "--device", str(dev)]
+    cli: dict[str, list[float]] = {k: [] for k in cmds} if args.cli_runs > 0 else {}
     for _ in range(args.cli_runs):
         for k, cmd in cmds.items():
             dt, r = timed(lambda cmd=cmd: subprocess.run(cmd, capture_output=True, env=env))
             if r.returncode != 0:
                 raise SystemExit(f"{k} failed: {r.stderr.decode(errors='replace')}")
             cli[k].append(dt)
-    with Image.open(png_path) as im:
-        assert np.array_equal(np.asarray(im), out), "CLI decompress must give the same pixels"
-    print(f"CLI cold start (fresh process, wall time, median of {args.cli_runs}):")
-    for k, v in cli.items():
-        print(f"  {k:<32} {statistics.median(v) * 1e3:8.1f} ms")
+    if cli:
+        with Image.open(png_path) as im:
+            assert np.array_equal(np.asarray(im), out), "CLI decompress must give the same pixels"
+        print(f"CLI cold start (fresh process, wall time, median of {args.cli_runs}):")
+        for k, v in cli.items():
+            print(f"  {k:<32} {statistics.median(v) * 1e3:8.1f} ms")
     print("targets: encode <= 500 ms and decode <= 500 ms in-process, CLI cold start <= 1500 ms")
     shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"name": "bench_codec", "image": src.name, "model": e.name, "repeats": args.repeats,
+                       "encode_device": device_name(dev),
                        "threads": torch.get_num_threads(), "sizes": sizes,
                        "compress_stages_s": {k: med[k] for k in enc}, "decompress_stages_s": {k: med[k] for k in dec},
                        "totals_s": {k: med[k] for k in tot},

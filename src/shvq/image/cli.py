@@ -14,6 +14,9 @@ from typing import Any
 
 from shvq.errors import ShvqError
 
+DEVICE_HELP = "auto (CUDA if a GPU is visible, else CPU), cpu, cuda or cuda:N"
+"""What ``--device`` accepts (:data:`shvq.device.DEVICE_HELP`, repeated: that module imports PyTorch)."""
+
 
 class ImageCliError(ShvqError):
     """A user-facing error of an image subcommand."""
@@ -48,9 +51,12 @@ def _check_input(path: str) -> Path:
 def _cmd_compress(args: argparse.Namespace) -> int:
     src = _check_input(args.input)
     out = _check_output(args.output, args.force)
+    from shvq.device import resolve_device
     from shvq.fileio import write_atomic
     from shvq.image import zoo
     from shvq.image.convert import load_image
+
+    dev = resolve_device(args.device)
 
     rgb, note = load_image(src)
     _note(note)
@@ -64,7 +70,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         chosen = None
         smallest = None
         for e in reversed(models):  # highest rate first: the best model that fits
-            data = zoo.load_entry(e).compress(rgb)
+            data = zoo.load_entry(e).to(dev).compress(rgb)
             bpp = len(data) * 8 / (h * w)
             smallest = bpp if smallest is None else min(smallest, bpp)
             if bpp <= args.max_bpp:
@@ -75,7 +81,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         e, data = chosen
     else:
         e = zoo.entry(args.model, quality=args.quality, weights_dir=args.models_dir)
-        data = zoo.load_entry(e).compress(rgb)
+        data = zoo.load_entry(e).to(dev).compress(rgb)
     write_atomic(out, data, overwrite=args.force)
     print(f"{src} -> {out}: {len(data)} bytes, {len(data) * 8 / (h * w):.4f} bpp, {w}x{h}, model {e.name}")
     return 0
@@ -83,6 +89,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------- decompress
 def _cmd_decompress(args: argparse.Namespace) -> int:
+    """Decode on the CPU, always: GPU convolutions round differently, and a file must give the
+    same pixels on every machine (so there is no ``--device`` here)."""
     src = _check_input(args.input)
     out = _check_output(args.output, args.force)
     from shvq.coding.container import PayloadKind, read_container
@@ -139,9 +147,9 @@ def _cmd_train_image(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, beta=args.beta, steps=args.steps, val=args.val, seed=args.seed,
         crop=args.crop, batch=args.batch, lr=args.lr, sigma=sigma_spec, distortion=args.distortion,
         val_every=args.val_every, val_limit=args.val_limit, ckpt_every=args.ckpt_every,
-        init_from=args.init_from, model=model_cfg,
+        init_from=args.init_from, amp=args.amp, model=model_cfg,
     )
-    stem = train(cfg, resume=args.resume, progress=not args.no_progress)
+    stem = train(cfg, resume=args.resume, progress=not args.no_progress, device=args.device)
     assert stem is not None
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, process 0 speaks for all
         print(f"frozen model: {stem}.safetensors (+ {stem.name}.json)")
@@ -168,7 +176,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("compress", help="compress an image into a .shvq file",
                        description="Compress an image (PNG, JPEG, ...) with a shipped learned model. Greyscale and "
-                       "RGBA images are converted to RGB (a note says so).")
+                       "RGBA images are converted to RGB (a note says so). The analysis transform runs on --device; "
+                       "a GPU encode may write other bytes than a CPU encode (GPU convolutions round differently), "
+                       "but every file decodes to the same pixels on any machine: decompress always runs on the CPU.")
     p.add_argument("input", help="image file")
     p.add_argument("-o", "--output", required=True, help="the .shvq file to write")
     which = p.add_mutually_exclusive_group()
@@ -177,10 +187,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     which.add_argument("--max-bpp", type=float, help="best shipped model whose real file fits this many bits per pixel")
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.add_argument("--models-dir", help=models_help)
+    p.add_argument("--device", default="auto", help=f"where the encoder runs: {DEVICE_HELP} (default auto); "
+                   "the file decodes identically anywhere, but its bytes may differ from a CPU encode's")
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("decompress", help="decompress a .shvq image file to PNG",
-                       description="Decode a .shvq image file with the shipped model it names (by content hash).")
+                       description="Decode a .shvq image file with the shipped model it names (by content hash). "
+                       "Decoding always runs on the CPU (there is no --device): GPU convolutions round differently, "
+                       "and a file must decode to the same pixels on every machine.")
     p.add_argument("input", help=".shvq file")
     p.add_argument("-o", "--output", required=True, help="the PNG file to write")
     p.add_argument("--force", action="store_true", help="overwrite the output")
@@ -224,5 +238,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--val-limit", type=int, help="validate on the first N images only")
     p.add_argument("--ckpt-every", type=int, default=500)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto); under torchrun, cuda means "
+                   "cuda:LOCAL_RANK")
+    p.add_argument("--amp", action="store_true", help="mixed precision: the transforms under autocast (float16 with "
+                   "loss scaling on CUDA, bfloat16 on CPU); quantizer, entropy model and distortion stay float32")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train_image)

@@ -12,6 +12,18 @@ synthesis transform in floating point.
 Image tensors are float ``N×3×H×W`` in ``[0, 1]``. Any ``H, W >= 1``: the input is padded
 (replicate) to a multiple of :data:`STRIDE` and the reconstruction cropped back.
 
+Devices: the model may live on a GPU (``model.to("cuda")``); ``compress`` then runs the analysis
+transform there and writes a file that, like every file, decodes to the same pixels on any
+machine, because decoding always runs on the CPU: ``decompress`` (and the synthesis half of
+``reconstruct``) of a model on a GPU works on a CPU copy of it. GPU convolutions round
+differently from CPU ones, so a GPU encode may choose a few different symbols (other bytes) than a
+CPU encode of the same image; eval-mode ``forward`` on a GPU runs entirely there and matches the
+decoded pixels only approximately.
+
+Mixed precision: under ``torch.autocast`` the transforms run in the reduced precision, but the
+latent is cast to float32 before the quantizer, the quantizer and entropy model compute in
+float32, and ``forward`` returns a float32 reconstruction.
+
 Big images are processed in tiles of the latent grid with an overlap that makes the result
 bit-identical to processing them whole (:mod:`shvq.image.tiling`): compress, decompress,
 reconstruct and eval-mode forward all take that path, so memory stays bounded (a 24-MPix photo
@@ -21,6 +33,7 @@ needs about 1 GB) and files do not depend on it. Training-mode forward runs in o
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import warnings
 from collections.abc import Iterator
@@ -33,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from shvq.coding.container import Container, PayloadKind, Section
+from shvq.device import module_device
 from shvq.entropy import HistogramEntropyModel
 from shvq.errors import FormatError, ModelMismatchError, NotFrozenError
 from shvq.hashing import model_hash
@@ -125,7 +139,8 @@ class ImageCodecOutput:
     """What :meth:`ImageCodec.forward` returns.
 
     Attributes:
-        x_hat: ``N×3×H×W`` float reconstruction (``[0, 1]`` scale, not clamped).
+        x_hat: ``N×3×H×W`` float32 reconstruction (``[0, 1]`` scale, not clamped; float32 also
+            when the transforms ran under autocast).
         bits: differentiable total rate estimate of the batch, in bits.
         bpp: ``bits / (N·H·W)``, differentiable, in bits per pixel.
         hard_bpp: bits per pixel of the batch's hard empirical entropy (float, no gradient).
@@ -147,11 +162,22 @@ def reproducible_cpu() -> Iterator[None]:
     floats differ by up to 7e-7 between 1 and 2 threads, enough to flip 8-bit pixels); the
     native ones give the same bits for any thread count. Used by compress, decompress and
     eval-mode forward, so all three agree and a file decodes alike under any ``set_num_threads``.
+
+    For a model on a GPU (which only encodes: decoding always runs on the CPU) it also asks
+    cuDNN for deterministic algorithms in full float32 (no autotuning, no TF32), so a GPU encode
+    writes the same bytes every time on one machine and stays close to a CPU encode. The flags
+    are process-wide and restored on exit.
     """
+    cudnn = torch.backends.cudnn
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # toggling the flags warns about unrelated TF32 support
-        with torch.backends.mkldnn.flags(enabled=False):
-            yield
+        saved = (cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32)
+        cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32 = True, False, False
+        try:
+            with torch.backends.mkldnn.flags(enabled=False):
+                yield
+        finally:
+            cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32 = saved
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -326,21 +352,24 @@ class ImageCodec(nn.Module):
 
         In eval mode the transforms run tile by tile like :meth:`compress` / :meth:`decompress`
         (bit-identical to one piece, see :mod:`shvq.image.tiling`); in training, in one piece.
+        Under ``torch.autocast`` only the transforms run in reduced precision: the latent enters
+        the quantizer as float32 and ``x_hat`` comes back as float32 (both casts are no-ops
+        without autocast).
         """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected N×3×H×W, got {tuple(x.shape)}")
         n, _, h, w = x.shape
         if self.training:
             y = self.encode_latent(x)
-            q = self.quantizer(y)
+            q = self.quantizer(y.float())
             rate = self.entropy(q)
-            x_hat = self.decode_latent(q.quantized, h, w)
+            x_hat = self.decode_latent(q.quantized, h, w).float()
         else:
             with reproducible_cpu():
                 y = self.encode_tiled(x)
-                q = self.quantizer(y)
+                q = self.quantizer(y.float())
                 rate = self.entropy(q)
-                x_hat = self.decode_to_tensor(q.quantized, h, w)
+                x_hat = self.decode_to_tensor(q.quantized, h, w).float()
         pixels = n * h * w
         return ImageCodecOutput(
             x_hat=x_hat,
@@ -359,13 +388,21 @@ class ImageCodec(nn.Module):
     def is_frozen(self) -> bool:
         return self.entropy.is_frozen
 
+    def on_cpu(self) -> ImageCodec:
+        """This model if it lives on the CPU, else a copy of it moved there (same state, same
+        hash, same :attr:`tile_size`): the decoder's side, since files always decode on the CPU."""
+        if module_device(self).type == "cpu":
+            return self
+        return copy.deepcopy(self).to("cpu")
+
     # --------------------------------------------------------------------- coding
     @torch.no_grad()
     def symbols(self, image: Any) -> tuple[np.ndarray, int, int]:
-        """Hard symbols of one image: (int64 ``(G, h·w)``, H, W). The analysis runs tile by tile."""
+        """Hard symbols of one image: (int64 ``(G, h·w)`` on the CPU, H, W). The analysis runs tile
+        by tile, on the model's device."""
         x = image_to_pixels(image)
         h, w = int(x.shape[2]), int(x.shape[3])
-        dev = next(self.parameters()).device
+        dev = module_device(self)
         with reproducible_cpu():
             y = self.encode_tiled(x.to(dev))
         del x
@@ -381,7 +418,9 @@ class ImageCodec(nn.Module):
     def compress(self, image: Any) -> bytes:
         """Encode one image (see :func:`image_to_tensor` for accepted inputs) into ``.shvq`` bytes.
 
-        Raises :class:`NotFrozenError` unless the entropy model was frozen (``freeze()``).
+        Runs the analysis transform on the model's device (a GPU model encodes on the GPU; the
+        file still decodes to the same pixels anywhere, see the module docstring). Raises
+        :class:`NotFrozenError` unless the entropy model was frozen (``freeze()``).
         """
         if not self.is_frozen:
             raise NotFrozenError("the image codec's entropy model is not frozen: call model.freeze() first")
@@ -433,8 +472,11 @@ class ImageCodec(nn.Module):
 
     @torch.no_grad()
     def decompress_tensor(self, data: bytes | Container) -> Tensor:
-        """``.shvq`` bytes -> float ``1×3×H×W`` reconstruction (unclamped). For big images prefer
-        :meth:`decompress`, which never holds the float image."""
+        """``.shvq`` bytes -> float ``1×3×H×W`` CPU reconstruction (unclamped). For big images
+        prefer :meth:`decompress`, which never holds the float image. Runs on the CPU (a model
+        on a GPU decodes with :meth:`on_cpu`)."""
+        if module_device(self).type != "cpu":
+            return self.on_cpu().decompress_tensor(data)
         y_hat, h, w = self._read(data)
         with reproducible_cpu():
             return self.decode_to_tensor(y_hat, h, w)
@@ -445,7 +487,11 @@ class ImageCodec(nn.Module):
         another model and :class:`FormatError` for a malformed one.
 
         Equals ``to_uint8(decompress_tensor(data))``; the synthesis runs tile by tile straight
-        into the uint8 result (a 24-MPix image needs about 1 GB in all)."""
+        into the uint8 result (a 24-MPix image needs about 1 GB in all). Always decodes on the
+        CPU, so a file gives the same pixels on every machine: a model on a GPU decodes with a
+        CPU copy of itself (:meth:`on_cpu`, made per call; keep a CPU model to decode many files)."""
+        if module_device(self).type != "cpu":
+            return self.on_cpu().decompress(data)
         y_hat, h, w = self._read(data)
         with reproducible_cpu():
             return self.decode_to_uint8(y_hat, h, w)
@@ -453,16 +499,20 @@ class ImageCodec(nn.Module):
     @torch.no_grad()
     def reconstruct(self, image: Any) -> np.ndarray:
         """Eval-mode reconstruction of one image as uint8 ``H×W×3``: exactly what decoding its
-        file gives (and what eval-mode :meth:`forward` gives after :func:`to_uint8`), computed
-        without entropy coding, tile by tile like :meth:`compress` and :meth:`decompress`."""
+        file gives (and, on the CPU, what eval-mode :meth:`forward` gives after :func:`to_uint8`),
+        computed without entropy coding, tile by tile like :meth:`compress` and :meth:`decompress`.
+        Like them, the analysis runs on the model's device and the synthesis on the CPU."""
         x = image_to_pixels(image)
         h, w = int(x.shape[2]), int(x.shape[3])
         with reproducible_cpu():
-            y = self.encode_tiled(x.to(next(self.parameters()).device))
+            y = self.encode_tiled(x.to(module_device(self)))
             del x
-            y_hat = self.quantizer.dequantize(self.quantizer.quantize_symbols(y), y.shape)
+            symbols, shape = self.quantizer.quantize_symbols(y), y.shape
             del y
-            return self.decode_to_uint8(y_hat, h, w)
+            dec = self.on_cpu()
+            y_hat = dec.quantizer.dequantize(symbols.cpu(), shape)
+            del symbols
+            return dec.decode_to_uint8(y_hat, h, w)
 
     # --------------------------------------------------------------------- freezing
     @torch.no_grad()

@@ -12,6 +12,12 @@ Output folder layout (``out/``)::
 Distortion ``D``: ``"mse"`` is the mean squared error on the ``[0, 255]`` scale; ``"ms-ssim"`` is
 ``1 − MS-SSIM``. The rate is the differentiable estimate in bits per pixel.
 
+Device and precision: ``train(..., device=...)`` picks where it computes (CUDA when available,
+by default). With ``TrainConfig.amp`` the analysis and synthesis transforms run under autocast
+(float16 with a loss scaler on CUDA, bfloat16 on the CPU) while the quantizer, the entropy model
+and the distortion stay in float32 (:class:`shvq.device.MixedPrecision`); without it every
+operation is float32, as before. Validation and the final export decode on the CPU.
+
 Several processes (``torchrun --nproc_per_node=N -m shvq train image ...``) train data-parallel
 (see :mod:`shvq.distributed`): each draws the same global batch of ``batch`` crops and trains on
 its own ``batch / N`` of them inside ``DistributedDataParallel``; the entropy model sums the
@@ -38,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from shvq.device import MixedPrecision, resolve_device
 from shvq.distributed import Workers, data_parallel, join, sum_across
 from shvq.errors import FormatError
 from shvq.fileio import write_atomic
@@ -70,6 +77,8 @@ class TrainConfig:
         freeze_batches: batches of training crops whose hard histograms build the frozen tables.
         init_from: a saved model stem or checkpoint folder to start from (fine-tuning).
         keep_checkpoints: how many checkpoint folders to keep.
+        amp: mixed precision for the transforms (see the module docstring); like ``beta`` or
+            ``lr``, taken from the caller on resume (configs written before it existed read as off).
         model: the codec architecture (ignored with ``init_from``, whose config is used).
     """
 
@@ -94,6 +103,7 @@ class TrainConfig:
     freeze_batches: int = 32
     init_from: str | None = None
     keep_checkpoints: int = 2
+    amp: bool = False
     model: ImageCodecConfig = field(default_factory=ImageCodecConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,17 +167,19 @@ def evaluate(model: ImageCodec, images: list[np.ndarray]) -> dict[str, float]:
     """Real coded rate and quality on full images.
 
     An unfrozen model is copied and the copy frozen from its running hard histograms; each image
-    is compressed to bytes and decoded. Returns means over images: ``bpp`` (file bytes × 8 /
+    is compressed to bytes (on the model's device) and decoded (on the CPU, as every file is).
+    Returns means over images: ``bpp`` (file bytes × 8 /
     pixels, header included), ``est_bpp`` (ideal bits under the frozen tables / pixels),
     ``psnr`` (dB, 8-bit RGB), ``ms_ssim``.
     """
     m = copy.deepcopy(model).eval()
     if not m.is_frozen:
         m.freeze()
+    dec = m.on_cpu()
     rows = []
     for img in images:
         data = m.compress(img)
-        rec = m.decompress(data)
+        rec = dec.decompress(data)
         px = img.shape[0] * img.shape[1]
         est = m.estimated_bits(img) / px
         a = torch.from_numpy(rec).permute(2, 0, 1)[None].float() / 255
@@ -201,16 +213,26 @@ def _optimizer_from_bytes(opt: torch.optim.Optimizer, data: bytes, groups: list[
 
 
 def save_checkpoint(
-    out: Path, step: int, model: ImageCodec, opt: torch.optim.Optimizer, sched: SigmaSchedule, cfg: TrainConfig
+    out: Path,
+    step: int,
+    model: ImageCodec,
+    opt: torch.optim.Optimizer,
+    sched: SigmaSchedule,
+    cfg: TrainConfig,
+    amp: MixedPrecision | None = None,
 ) -> Path:
-    """Write ``out/checkpoints/step-NNNNNNN/`` and point ``checkpoints/latest`` at it."""
+    """Write ``out/checkpoints/step-NNNNNNN/`` and point ``checkpoints/latest`` at it (with the
+    loss-scaler state of ``amp`` when it has a scaler)."""
     root = out / "checkpoints"
     d = root / f"step-{step:07d}"
     d.mkdir(parents=True, exist_ok=True)
     save_model(model, d / "model", {"step": step, "beta": cfg.beta})
     opt_bytes, groups = _optimizer_to_bytes(opt)
     write_atomic(d / "optimizer.safetensors", opt_bytes, overwrite=True)
-    state = {"step": step, "sigma_schedule": sched.state_dict(), "param_groups": groups, "train": cfg.to_dict()}
+    state: dict[str, Any] = {"step": step, "sigma_schedule": sched.state_dict(), "param_groups": groups,
+                             "train": cfg.to_dict()}
+    if amp is not None and amp.scaler is not None:
+        state["grad_scaler"] = amp.state_dict()
     write_atomic(d / "state.json", (json.dumps(state, indent=1) + "\n").encode(), overwrite=True)
     write_atomic(root / "latest", d.name.encode(), overwrite=True)
     old = sorted(p for p in root.glob("step-*") if p.is_dir())
@@ -298,11 +320,18 @@ def train(
     checkpoint exactly (same batches, optimizer, σ schedule and learning rate as an uninterrupted run).
     With ``stop_at``, stops after that step with a checkpoint (returns None; resume later).
 
+    ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or None / ``"auto"`` (CUDA if available);
+    a device this machine lacks raises :class:`shvq.device.DeviceError`. A run may resume on
+    another device; exact resume is promised for the same device and ``amp`` setting.
+
     Under ``torchrun`` with several processes (or with a default process group already open) this
     trains data-parallel; ``device`` ``"cuda"`` then means ``cuda:LOCAL_RANK``. Every process
     returns the same stem once process 0 has exported the model. ``out`` (and ``data``, ``val``)
     must be the same folder for every process: all of them read a checkpoint to resume.
     """
+    if device is not None:
+        resolve_device(device)  # one clear DeviceError for a device this machine lacks
+        device = None if str(device).strip().lower() == "auto" else str(device)
     with join(device) as workers:
         return _train(cfg, workers, resume=resume, progress=progress, stop_at=stop_at)
 
@@ -330,6 +359,7 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
     else:
         model = ImageCodec(cfg.model).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    amp = MixedPrecision(dev, cfg.amp)
     sched = make_schedule(cfg.sigma or f"const:{cfg.model.sigma}")
     start = 0
     if ck is not None:
@@ -337,6 +367,7 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
         model.load_state_dict(loaded.state_dict())
         _optimizer_from_bytes(opt, (ck / "optimizer.safetensors").read_bytes(), state["param_groups"])
         sched.load_state_dict(state["sigma_schedule"])
+        amp.load_state_dict(state.get("grad_scaler"))
         start = int(state["step"])
     else:
         model.quantizer.set_sigma(sched.value)
@@ -368,14 +399,13 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
         for g in opt.param_groups:
             g["lr"] = lr
         x = w.shard(crops.batch(step)).to(dev)  # N/W×3×crop×crop: this process's part of the batch
-        res = net(x)
-        d = distortion(cfg.distortion, res.x_hat, x)
+        with amp.autocast():  # the transforms only: quantizer and entropy model stay float32
+            res = net(x)
+        d = distortion(cfg.distortion, res.x_hat, x)  # float32: x_hat is float32 under autocast too
         loss = d + cfg.beta * res.bpp  # with W processes: local D + global bpp; DDP averages the gradients
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        opt.step()
+        amp.backward(loss)
+        amp.step(opt, model.parameters(), cfg.clip)
         mse = float(F.mse_loss(res.x_hat.detach().clamp(0, 1), x)) * 255.0**2
         names = ("loss", "distortion", "bpp_est", "bpp_hard", "mse", "gap")
         values = w.mean([float(loss.detach()), float(d.detach()), float(res.bpp.detach()), res.hard_bpp, mse,
@@ -410,7 +440,7 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
         if done % cfg.ckpt_every == 0 or done == cfg.steps or (stop_at is not None and done >= stop_at):
             w.check_in_sync(model)
             if w.is_main:
-                save_checkpoint(out, done, model, opt, sched, cfg)
+                save_checkpoint(out, done, model, opt, sched, cfg, amp)
         if stop_at is not None and done >= stop_at and done < cfg.steps:
             if bar is not None:
                 bar.close()

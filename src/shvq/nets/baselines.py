@@ -18,13 +18,22 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from shvq.device import MixedPrecision, module_device
 from shvq.nets.data import Split
 from shvq.nets.quantized import QuantizedNetwork
 from shvq.nets.train import cross_entropy_epoch
 
 
 def _masked_training(
-    model: nn.Module, masks: dict[str, Tensor], train: Split, epochs: int, lr: float, batch_size: int, seed: int, progress: bool
+    model: nn.Module,
+    masks: dict[str, Tensor],
+    train: Split,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+    amp: bool = False,
 ) -> None:
     params = dict(model.named_parameters())
     gen = torch.Generator().manual_seed(seed)
@@ -39,8 +48,9 @@ def _masked_training(
             for n, m in masks.items():
                 params[n].mul_(m)
 
+    mp = MixedPrecision(module_device(model), amp)
     for _ in range(epochs):
-        cross_entropy_epoch(model, opt, train, batch_size, gen, after_step=after_step, bar=bar)
+        cross_entropy_epoch(model, opt, train, batch_size, gen, after_step=after_step, bar=bar, amp=mp)
     bar.close()
 
 
@@ -75,6 +85,7 @@ def deep_compression(
     seed: int = 0,
     progress: bool = True,
     log: Callable[[dict], None] | None = None,
+    amp: bool = False,
 ) -> QuantizedNetwork:
     """Prune → retrain → k-means share → fine-tune centroids. Returns a finalized
     :class:`QuantizedNetwork` (symbol 0 = pruned weight) ready for ``coder="sparse-huffman"``.
@@ -82,6 +93,7 @@ def deep_compression(
     ``sparsity`` is the fraction of weights removed, per layer name or one value for all.
     ``clusters`` counts the shared values of non-zero weights (Deep Compression used 2^5 for conv
     and fc layers of LeNet); the file's codebook has ``clusters + 1`` entries, zero first.
+    Trains on ``model``'s device (the k-means runs on the CPU); ``amp``: forward under autocast.
     """
     torch.manual_seed(seed)
     model = copy.deepcopy(model)
@@ -96,15 +108,15 @@ def deep_compression(
             thr = w.abs().reshape(-1).kthvalue(k).values if k > 0 else torch.tensor(-1.0)
             masks[n] = (w.abs() > thr).float()
             w.mul_(masks[n])
-    _masked_training(model, masks, train, prune_epochs, lr, batch_size, seed, progress)
+    _masked_training(model, masks, train, prune_epochs, lr, batch_size, seed, progress, amp)
     if log:
         log({"phase": "pruned", "density": {n: float(m.mean()) for n, m in masks.items()}})
     assignments, codebooks = [], []
     with torch.no_grad():
         for i, n in enumerate(qnet.names):
             scale = getattr(qnet, f"scale_{i}")
-            w = (params[n] / scale).reshape(-1)
-            nz = masks[n].reshape(-1).bool()
+            w = (params[n] / scale).reshape(-1).cpu()
+            nz = masks[n].reshape(-1).bool().cpu()
             sym = torch.zeros(w.numel(), dtype=torch.long)
             cb = torch.zeros(clusters + 1, 1)
             if bool(nz.any()):
@@ -118,8 +130,9 @@ def deep_compression(
     gen = torch.Generator().manual_seed(seed + 1)
     ft = [p for p in qnet.parameters() if p.requires_grad]
     opt = torch.optim.Adam(ft, lr=share_lr)
+    mp = MixedPrecision(module_device(model), amp)
     for _ in range(share_epochs):
-        cross_entropy_epoch(qnet, opt, train, batch_size, gen)
+        cross_entropy_epoch(qnet, opt, train, batch_size, gen, amp=mp)
     qnet.finalize()
     return qnet.eval()
 

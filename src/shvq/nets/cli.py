@@ -5,12 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 ARCH_NAMES = ("lenet300", "lenet5", "resnet20", "resnet32")  # == shvq.nets.models.ARCHITECTURES (tested)
 METHODS = ("shvq", "deep-compression", "uniform")
+
+
+DEVICE_HELP = "auto (CUDA if a GPU is visible, else CPU), cpu, cuda or cuda:N"
+"""What ``--device`` accepts (:data:`shvq.device.DEVICE_HELP`, repeated: that module imports PyTorch)."""
 
 
 def _threads(n: int | None) -> None:
@@ -18,6 +26,13 @@ def _threads(n: int | None) -> None:
         import torch
 
         torch.set_num_threads(n)
+
+
+def _device(args: argparse.Namespace) -> torch.device:
+    """The ``torch.device`` of ``--device`` (a one-line error for one this machine lacks)."""
+    from shvq.device import resolve_device
+
+    return resolve_device(args.device)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -29,15 +44,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from shvq.nets.train import evaluate, train_classifier
 
     _threads(args.threads)
+    dev = _device(args)
     out = Path(args.out)
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists (use --force to overwrite)")
     ds = load_dataset(args.dataset, args.data)
     torch.manual_seed(args.seed)
     model = build_model(args.arch, in_channels=ds.in_channels, num_classes=ds.num_classes, image_size=ds.image_size)
+    model.to(dev)
     train_classifier(
         model, ds.train, epochs=args.epochs, lr=args.lr, batch_size=args.batch, weight_decay=args.weight_decay,
-        seed=args.seed, log=lambda r: print(json.dumps(r)),
+        seed=args.seed, log=lambda r: print(json.dumps(r)), amp=args.amp,
     )
     err = evaluate(model, ds.test)
     meta = {
@@ -59,10 +76,14 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     from shvq.nets.train import CompressConfig, compress_network, evaluate
 
     _threads(args.threads)
+    dev = _device(args)
     out = Path(args.output)
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists (use --force to overwrite)")
+    if args.amp and args.method == "uniform":
+        print("shvq: note: --amp has no effect with --method uniform (it does not train)", file=sys.stderr)
     model, meta = load_checkpoint(args.model)
+    model.to(dev)
     ds = load_dataset(meta["dataset"], args.data)
     baseline_err = evaluate(model, ds.test)
     n_params = count_parameters(model)
@@ -80,7 +101,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
             num_centers=args.centers, dim=args.dim, shared_codebook=args.shared_codebook, pin_zero=not args.no_pin_zero,
             mode=args.mode, rate=args.rate, beta=args.beta, sigma_start=args.sigma_start, sigma_end=args.sigma_end, epochs=args.epochs,
             finetune_epochs=args.finetune_epochs, lr=args.lr, center_lr=args.center_lr, finetune_lr=args.finetune_lr,
-            batch_size=args.batch, finetune_batch_size=args.finetune_batch, seed=args.seed,
+            batch_size=args.batch, finetune_batch_size=args.finetune_batch, seed=args.seed, amp=args.amp,
         )
         settings = config.to_dict()
         qnet = compress_network(model, ds.train, config, log=record)
@@ -102,7 +123,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
                     "batch_size": args.batch, "seed": args.seed}
         qnet = deep_compression(model, ds.train, sparsity=sparsity, clusters=args.clusters, prune_epochs=args.epochs,
                                 share_epochs=args.finetune_epochs, lr=args.lr, share_lr=args.finetune_lr,
-                                batch_size=args.batch, seed=args.seed, log=record)
+                                batch_size=args.batch, seed=args.seed, log=record, amp=args.amp)
     else:
         from shvq.nets.baselines import uniform_quantization
 
@@ -138,7 +159,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from shvq.nets.train import evaluate
 
     _threads(args.threads)
+    dev = _device(args)
     model, doc = load_compressed(args.file)
+    model.to(dev)
     ds = load_dataset(str(doc.get("dataset")), args.data)
     size = Path(args.file).stat().st_size
     n_params = count_parameters(model)
@@ -160,6 +183,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", required=True, help="dataset folder (IDX files for MNIST/Fashion-MNIST, CIFAR-10 batches)")
     common.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads")
+    common.add_argument("--device", default="auto", help=f"where to compute: {DEVICE_HELP} (default auto)")
+    amp_help = ("mixed precision: the network's forward pass under autocast (float16 with loss scaling on CUDA, "
+                "bfloat16 on CPU); the weight quantizers and the rate stay float32")
 
     t = nsub.add_parser("train", parents=[common], help="train an uncompressed baseline (safetensors checkpoint)")
     t.add_argument("--arch", required=True, choices=ARCH_NAMES)
@@ -171,6 +197,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="checkpoint path (.safetensors)")
     t.add_argument("--force", action="store_true", help="overwrite --out")
+    t.add_argument("--amp", action="store_true", help=amp_help)
     t.set_defaults(func=_cmd_train)
 
     c = nsub.add_parser("compress", parents=[common], help="compress a checkpoint into a .shvq file",
@@ -205,6 +232,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--batch", type=int, default=128)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--force", action="store_true", help="overwrite the output")
+    c.add_argument("--amp", action="store_true", help=amp_help + " (shvq and deep-compression; uniform does not train)")
     c.set_defaults(func=_cmd_compress)
 
     e = nsub.add_parser("eval", parents=[common], help="evaluate a compressed file: test error, bytes, ratio (JSON)")

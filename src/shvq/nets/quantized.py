@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from shvq.coding.tables import DEFAULT_PRECISION, quantize_probabilities
+from shvq.device import module_device
 from shvq.entropy import HistogramEntropyModel, RateEstimate, RateKind, ideal_bits
 from shvq.quantizer import Mode, QuantizerOutput, SoftToHardQuantizer
 
@@ -50,6 +51,9 @@ def _key(name: str) -> str:
 
 class QuantizedNetwork(nn.Module):
     """A model whose selected weights pass through soft-to-hard quantizers.
+
+    The wrapper moves its own state (codebooks, histograms, scales) to the wrapped model's
+    device when built; move both together afterwards (``qnet.to(device)``).
 
     Args:
         model: the network (its parameters are trained in place).
@@ -107,6 +111,7 @@ class QuantizedNetwork(nn.Module):
         self.register_buffer("final", torch.zeros((), dtype=torch.bool))
         self.precision = DEFAULT_PRECISION  # bits of the frozen tables; set by finalize()
         self._last_rate: RateEstimate | None = None
+        self.to(module_device(model))  # codebooks, histograms and scales live with the model
 
     # ----------------------------------------------------------------- helpers
     def _quantizer(self, i: int) -> SoftToHardQuantizer:
@@ -168,19 +173,19 @@ class QuantizedNetwork(nn.Module):
                 outs.append(out)
                 z = out.quantized
             weights[n] = (z[: w.numel()] * self._scale(i)).reshape(w.shape)
-        rate = self._rate(outs) if outs else RateEstimate(torch.zeros(()), 0.0, 0)
+        rate = self._rate(outs) if outs else RateEstimate(torch.zeros((), device=self.fixed.device), 0.0, 0)
         return weights, rate
 
     def _rate(self, outs: list[QuantizerOutput]) -> RateEstimate:
         if not self.shared:
             parts = [em(o) for em, o in zip(self.entropy_models, outs)]
             return RateEstimate(
-                sum((p.bits for p in parts), torch.zeros(())),
+                sum((p.bits for p in parts), torch.zeros((), device=self.fixed.device)),
                 sum(p.hard_bits for p in parts),
                 sum(p.num_symbols for p in parts),
             )
         counts = torch.stack([o.hard_counts for o in outs]).sum(0)
-        m = torch.tensor([o.hard_counts.sum() for o in outs])
+        m = torch.stack([o.hard_counts.sum() for o in outs])
         soft = (torch.stack([o.soft_hist for o in outs]) * (m / m.sum()).reshape(-1, 1, 1)).sum(0)
         merged = QuantizerOutput(outs[0].quantized, outs[0].symbols, soft, counts, outs[0].gap)
         return self.entropy_models[0](merged)  # type: ignore[no-any-return]
@@ -229,7 +234,7 @@ class QuantizedNetwork(nn.Module):
             m = -(-self._param(n).numel() // self.dim)
             if sym.shape != (m,):
                 raise ValueError(f"assignment for {n} must have shape ({m},)")
-            setattr(self, f"assign_{i}", sym.long().clone())
+            setattr(self, f"assign_{i}", sym.long().to(self.fixed.device, copy=True))
             self._param(n).requires_grad_(False)
         self.fixed.fill_(True)
 

@@ -1,5 +1,11 @@
 """Training loops for network compression: the uncompressed baseline, then soft-to-hard
-quantization (rate-penalised training, annealing, fine-tuning with fixed assignments)."""
+quantization (rate-penalised training, annealing, fine-tuning with fixed assignments).
+
+Every loop computes on the device of the model it is given (``model.to("cuda")`` first; the
+splits stay on the CPU and each batch is moved). ``amp=True`` runs the network's forward pass
+under autocast (float16 with a loss scaler on CUDA, bfloat16 on the CPU, see
+:class:`shvq.device.MixedPrecision`); the soft-to-hard quantizers of the weights and the rate
+stay in float32. Without it every operation is float32, as before."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from shvq.device import MixedPrecision, module_device
 from shvq.nets.data import Split, batches
 from shvq.nets.quantized import QuantizedNetwork
 from shvq.schedules import ExponentialSigma
@@ -19,11 +26,14 @@ from shvq.schedules import ExponentialSigma
 
 @torch.no_grad()
 def evaluate(model: Callable[[Tensor], Tensor], split: Split, batch_size: int = 1000) -> float:
-    """Top-1 test error in percent."""
+    """Top-1 test error in percent (float32, on the model's device; the CPU for a plain function)."""
+    dev = torch.device("cpu")
     if isinstance(model, nn.Module):
         model.eval()
+        dev = module_device(model)
     wrong = 0
     for x, y in batches(split, batch_size, shuffle=False):
+        x, y = x.to(dev), y.to(dev)
         wrong += int((model(x).argmax(1) != y).sum())
     return 100.0 * wrong / max(len(split), 1)
 
@@ -37,16 +47,25 @@ def cross_entropy_epoch(
     *,
     after_step: Callable[[], None] | None = None,
     bar: tqdm | None = None,
+    amp: MixedPrecision | None = None,
 ) -> float:
-    """One shuffled epoch of cross-entropy training; returns the mean loss (nats per example)."""
+    """One shuffled epoch of cross-entropy training; returns the mean loss (nats per example).
+
+    Batches go to the model's device; ``amp`` (optional) puts the forward pass under autocast."""
+    dev = torch.device("cpu")
     if isinstance(model, nn.Module):
         model.train()
+        dev = module_device(model)
+    amp = amp or MixedPrecision(dev, False)
     total, n = 0.0, 0
     for x, y in batches(train, batch_size, shuffle=True, generator=generator):
-        loss = F.cross_entropy(model(x), y)
+        x, y = x.to(dev), y.to(dev)
+        with amp.autocast():
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        amp.backward(loss)
+        amp.step(opt)
         if after_step is not None:
             after_step()
         total += float(loss.detach()) * len(y)
@@ -67,15 +86,18 @@ def train_classifier(
     seed: int = 0,
     progress: bool = True,
     log: Callable[[dict], None] | None = None,
+    amp: bool = False,
 ) -> nn.Module:
-    """Plain training (Adam, cosine decay) of an uncompressed classifier."""
+    """Plain training (Adam, cosine decay) of an uncompressed classifier, on the model's device
+    (``amp``: forward under autocast)."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(train) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     bar = tqdm(total=steps, desc="train", disable=not progress, leave=False)
+    mp = MixedPrecision(module_device(model), amp)
     for epoch in range(epochs):
-        loss = cross_entropy_epoch(model, opt, train, batch_size, gen, after_step=sched.step, bar=bar)
+        loss = cross_entropy_epoch(model, opt, train, batch_size, gen, after_step=sched.step, bar=bar, amp=mp)
         if log:
             log({"phase": "baseline", "epoch": epoch + 1, "loss": loss})
     bar.close()
@@ -87,7 +109,8 @@ class CompressConfig:
     """Hyper-parameters of :func:`compress_network`.
 
     ``beta`` weighs the rate in **bits per quantized weight** against the cross-entropy (nats
-    per example): ``loss = CE + beta · R / num_weights``.
+    per example): ``loss = CE + beta · R / num_weights``. ``amp``: the network's forward pass
+    under autocast (the weight quantizers and the rate stay float32).
     """
 
     num_centers: int = 32
@@ -107,6 +130,7 @@ class CompressConfig:
     batch_size: int = 128
     finetune_batch_size: int = 128
     seed: int = 0
+    amp: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,6 +154,8 @@ def compress_network(
     3. assignments fixed, ``finetune_epochs`` of CE training of centers and unquantized tensors
        (cheap: no soft assignment, so a smaller ``finetune_batch_size`` buys many more steps);
     4. finalize (float16 extras, exact-count tables).
+
+    Runs on ``model``'s device (the returned network lives there too).
     """
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -154,18 +180,22 @@ def compress_network(
     net_params = [p for p in qnet.model.parameters() if id(p) not in cid]
     opt = torch.optim.Adam([{"params": net_params, "lr": config.lr}, {"params": center_params, "lr": config.center_lr}])
     lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    dev = module_device(qnet)
+    amp = MixedPrecision(dev, config.amp)
     bar = tqdm(total=steps, desc="quantize", disable=not progress, leave=False)
     for epoch in range(config.epochs):
         qnet.train()
         tot = {"ce": 0.0, "bpw": 0.0, "n": 0}
         for x, y in batches(train, config.batch_size, shuffle=True, generator=gen):
-            logits = qnet(x)
-            ce = F.cross_entropy(logits, y)
+            x, y = x.to(dev), y.to(dev)
+            with amp.autocast():  # the network; its weights' quantizers switch autocast off inside
+                logits = qnet(x)
+            ce = F.cross_entropy(logits.float(), y)
             rate = qnet.last_rate
             loss = ce + config.beta * rate.bits / n_w
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            amp.backward(loss)
+            amp.step(opt)
             lr_decay.step()
             if config.mode == "anneal":
                 qnet.set_sigma(sigma.step())
@@ -180,11 +210,13 @@ def compress_network(
     qnet.fix_assignments()
     ft_params = [p for p in qnet.parameters() if p.requires_grad]
     opt = torch.optim.Adam(ft_params, lr=config.finetune_lr)
+    amp = MixedPrecision(dev, config.amp)  # a fresh loss scale for the new optimizer
     ft_decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.finetune_epochs * math.ceil(len(train) / config.finetune_batch_size)))
     ft_steps = config.finetune_epochs * math.ceil(len(train) / config.finetune_batch_size)
     bar = tqdm(total=ft_steps, desc="fine-tune", disable=not progress, leave=False)
     for epoch in range(config.finetune_epochs):
-        ce = cross_entropy_epoch(qnet, opt, train, config.finetune_batch_size, gen, after_step=ft_decay.step, bar=bar)
+        ce = cross_entropy_epoch(qnet, opt, train, config.finetune_batch_size, gen, after_step=ft_decay.step, bar=bar,
+                                 amp=amp)
         if log:
             log({"phase": "finetune", "epoch": epoch + 1, "ce": ce})
     bar.close()
