@@ -131,8 +131,11 @@ def deep_compression(
     ft = [p for p in qnet.parameters() if p.requires_grad]
     opt = torch.optim.Adam(ft, lr=share_lr)
     mp = MixedPrecision(module_device(model), amp)
+    bar = tqdm(total=share_epochs * math.ceil(len(train) / batch_size), desc="share-finetune",
+               disable=not progress, leave=False)
     for _ in range(share_epochs):
-        cross_entropy_epoch(qnet, opt, train, batch_size, gen, amp=mp)
+        cross_entropy_epoch(qnet, opt, train, batch_size, gen, bar=bar, amp=mp)
+    bar.close()
     qnet.finalize()
     return qnet.eval()
 
