@@ -19,8 +19,8 @@ straight-through with σ = 1, rate H(p, q)):
 * ``noise``: Ballé et al.'s scalar additive-uniform-noise bottleneck with a learned factorized
   density (``shvq.image.noise_bottleneck``) instead of SHVQ.
 
-    python benchmarks/ablations.py                        # all arms from scratch, ~40 min on one core
-    python benchmarks/ablations.py --pretrain 4000 --steps 1200   # shared pretrained transforms
+    python benchmarks/ablations.py --clip 0               # all arms from scratch, ~40 min on one core
+    python benchmarks/ablations.py --pretrain 3000 --steps 1000   # shared pretrained transforms
     python benchmarks/ablations.py --steps 200 --val-limit 2 --arms scalar noise   # smoke run
 
 With ``--pretrain N`` every arm instead starts from the same transforms, pretrained for N steps
@@ -104,18 +104,23 @@ def pretrained_transforms(args: argparse.Namespace, crops: Any, out: Path) -> di
 
     from shvq.image.data import RandomCrops
 
-    path = out / f"pretrain-{args.pretrain}-b{args.pretrain_beta:g}-s{args.seed}-{args.channels}x{args.latent}.safetensors"
+    path = out / (f"pretrain-{args.pretrain}-b{args.pretrain_beta:g}-s{args.seed}-{args.channels}x{args.latent}"
+                  f"-clip{args.clip:g}.safetensors")
     if not path.exists():
         torch.manual_seed(args.seed + 1000)
         model = build(REFERENCE, args)
         pre = RandomCrops(crops.images, args.crop, args.batch, seed=args.seed + 1000)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        for step in range(args.pretrain):
+        from tqdm import tqdm
+
+        for step in tqdm(range(args.pretrain), desc="shared pretraining", leave=False):
             x = pre.batch(step)
             o = model(x)
             loss = torch.mean((o.x_hat - x) ** 2) * 255.0**2 + args.pretrain_beta * o.bpp
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if args.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith(("analysis.", "synthesis."))}
         save_file(state, str(path))
@@ -152,6 +157,8 @@ def train_and_measure(arm: str, beta: float, args: argparse.Namespace, crops: An
         loss = torch.mean((out.x_hat - x) ** 2) * 255.0**2 + beta * out.bpp
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if args.clip > 0:  # as the shipped training does; without it long runs can blow up the IGDN
+            torch.nn.utils.clip_grad_norm_(params, args.clip)
         opt.step()
     train_s = time.time() - t0
     model.eval()
@@ -182,6 +189,7 @@ def main() -> int:
     ap.add_argument("--latent", type=int, default=48)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--freeze-batches", type=int, default=16)
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0 = off)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pretrain", type=int, default=0,
                     help="first train the reference arm this many steps; every arm starts from its transforms")
@@ -207,7 +215,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "runs.jsonl"
     setting = {k: getattr(args, k) for k in ("steps", "crop", "batch", "channels", "latent", "lr", "seed",
-                                             "freeze_batches", "val_limit", "pretrain", "pretrain_beta")}
+                                             "freeze_batches", "val_limit", "pretrain", "pretrain_beta", "clip")}
+    if not args.clip:  # runs cached before the option existed
+        setting.pop("clip")
     if not args.pretrain:  # runs cached before the option existed
         setting.pop("pretrain")
         setting.pop("pretrain_beta")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces results/nets/: baselines, SHVQ-compressed files and both comparison baselines.
-# Usage: scripts/nets_experiments.sh [lenet300|lenet5|all]   (DATA=../shared/data by default)
+# Usage: scripts/nets_experiments.sh [lenet300|lenet5|resnet32|all]   (DATA=../shared/data by default)
 # Each step is skipped when its output exists; logs go to runs/nets/, files to results/nets/.
 # β and the Deep Compression sparsities were chosen by test error (see docs/RESULTS.md).
 set -euo pipefail
@@ -53,6 +53,25 @@ if [ "$what" = lenet5 ] || [ "$what" = all ]; then
     --method uniform --max-error-increase 0.2 --threads 1
 fi
 
-for f in $OUT/*.shvq; do
+if [ "$what" = resnet32 ] || [ "$what" = all ]; then
+  FM=${FMNIST:-$DATA/fashion-mnist}
+  step $RUNS/resnet32-fmnist.safetensors $RUNS/resnet32-train.log \
+    $SHVQ nets train --arch resnet32 --dataset fashion-mnist --data $FM --epochs 10 --seed 0 --threads 1 \
+    --out $RUNS/resnet32-fmnist.safetensors
+  step $OUT/resnet32-fmnist-shvq.shvq $RUNS/resnet32-shvq.log \
+    $SHVQ nets compress $RUNS/resnet32-fmnist.safetensors --data $FM -o $OUT/resnet32-fmnist-shvq.shvq \
+    --mode straight_through --rate soft_entropy --sigma-start 5 --beta ${R32_BETA:-2} --centers 16 --epochs 3 \
+    --finetune-epochs 1 --batch 128 --lr 1e-3 --center-lr 1e-3 --finetune-lr 3e-4 --seed 0 --threads 1
+  step $OUT/resnet32-fmnist-deep-compression.shvq $RUNS/resnet32-dc.log \
+    $SHVQ nets compress $RUNS/resnet32-fmnist.safetensors --data $FM -o $OUT/resnet32-fmnist-deep-compression.shvq \
+    --method deep-compression --sparsity ${R32_DC_SPARSITY:-0.6} --clusters 16 --epochs 3 \
+    --finetune-epochs 1 --lr 1e-3 --finetune-lr 1e-4 --batch 128 --seed 0 --threads 1
+  step $OUT/resnet32-fmnist-uniform.shvq $RUNS/resnet32-uniform.log \
+    $SHVQ nets compress $RUNS/resnet32-fmnist.safetensors --data $FM -o $OUT/resnet32-fmnist-uniform.shvq \
+    --method uniform --max-error-increase 0.5 --threads 1
+  for f in $OUT/resnet32-*.shvq; do $SHVQ nets eval "$f" --data $FM --threads 1; done
+fi
+
+for f in $OUT/lenet*.shvq; do
   $SHVQ nets eval "$f" --data $DATA/mnist --threads 1
 done
