@@ -43,7 +43,7 @@ if [ "$what" = lenet5 ] || [ "$what" = all ]; then
   step $OUT/lenet5-mnist-shvq.shvq $RUNS/lenet5-shvq.log \
     $SHVQ nets compress $RUNS/lenet5-mnist.safetensors --data $DATA/mnist -o $OUT/lenet5-mnist-shvq.shvq \
     --mode straight_through --rate soft_entropy --sigma-start 5 --beta ${L5_BETA:-1} --centers 16 --epochs 5 \
-    --finetune-epochs 3 --batch 128 --lr 1e-3 --center-lr 1e-3 --seed 0 --threads 1
+    --finetune-epochs 8 --batch 128 --lr 1e-3 --center-lr 1e-3 --seed 0 --threads 1
   step $OUT/lenet5-mnist-deep-compression.shvq $RUNS/lenet5-dc.log \
     $SHVQ nets compress $RUNS/lenet5-mnist.safetensors --data $DATA/mnist -o $OUT/lenet5-mnist-deep-compression.shvq \
     --method deep-compression --sparsity ${L5_DC_SPARSITY:-0.34,0.88,0.92,0.81} --clusters 32 --epochs 4 \
