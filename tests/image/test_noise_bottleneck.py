@@ -71,7 +71,7 @@ def test_training_lowers_the_rate() -> None:
     for _ in range(30):
         out = m(x)
         if first is None:
-            first = float(out.bpp)
+            first = float(out.bpp.detach())
         opt.zero_grad()
         out.bpp.backward()  # rate only
         opt.step()
