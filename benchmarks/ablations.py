@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -84,19 +83,38 @@ def build(arm: str, args: argparse.Namespace) -> Any:
     return model
 
 
-def lr_at(step: int, steps: int, lr: float) -> float:
-    """Constant for the first 60 %, then cosine decay to lr/20."""
-    start = int(0.6 * steps)
-    if step < start:
-        return lr
-    f = (step - start) / max(1, steps - start)
-    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * f)))
+def fit(model: Any, crops: Any, beta: float, steps: int, args: argparse.Namespace, *,
+        decay: bool = True, anneal: bool = False, desc: str | None = None) -> None:
+    """Train ``model`` on ``D + β·bpp`` (D = MSE on the 0–255 scale) over crop batches
+    ``0 … steps − 1``: Adam at ``--lr`` (constant for 60 %, then a cosine tail to 1/20 when
+    ``decay``), gradient-norm clip ``--clip``; ``anneal`` raises σ from 1 to 1000 exponentially."""
+    import torch
+    from tqdm import tqdm
+
+    from shvq.image.train import cosine_tail, distortion
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=args.lr)
+    model.train()
+    for step in tqdm(range(steps), desc=desc, leave=False, disable=desc is None):
+        for g in opt.param_groups:
+            g["lr"] = cosine_tail(step, steps, args.lr, 0.6, 0.05) if decay else args.lr
+        if anneal:
+            model.quantizer.set_sigma(1000.0 ** (step / max(1, steps - 1)))
+        x = crops.batch(step)
+        out = model(x)
+        loss = distortion("mse", out.x_hat, x) + beta * out.bpp
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.clip > 0:  # as the shipped training does; without it long runs can blow up the IGDN
+            torch.nn.utils.clip_grad_norm_(params, args.clip)
+        opt.step()
 
 
 def pretrained_transforms(args: argparse.Namespace, crops: Any, out: Path) -> dict[str, Any] | None:
     """With ``--pretrain N``: the analysis and synthesis weights of the reference arm trained for N
-    steps at ``--pretrain-beta`` on crops of another seed (cached in ``out``), which every arm
-    then starts from; None without."""
+    steps at ``--pretrain-beta`` (constant learning rate) on crops of another seed (cached in
+    ``out``), which every arm then starts from; None without."""
     if not args.pretrain:
         return None
     import torch
@@ -110,18 +128,7 @@ def pretrained_transforms(args: argparse.Namespace, crops: Any, out: Path) -> di
         torch.manual_seed(args.seed + 1000)
         model = build(REFERENCE, args)
         pre = RandomCrops(crops.images, args.crop, args.batch, seed=args.seed + 1000)
-        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        from tqdm import tqdm
-
-        for step in tqdm(range(args.pretrain), desc="shared pretraining", leave=False):
-            x = pre.batch(step)
-            o = model(x)
-            loss = torch.mean((o.x_hat - x) ** 2) * 255.0**2 + args.pretrain_beta * o.bpp
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if args.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            opt.step()
+        fit(model, pre, args.pretrain_beta, args.pretrain, args, decay=False, desc="shared pretraining")
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith(("analysis.", "synthesis."))}
         save_file(state, str(path))
     return load_file(str(path))
@@ -132,7 +139,7 @@ def train_and_measure(arm: str, beta: float, args: argparse.Namespace, crops: An
     import torch
 
     from shvq.image.noise_bottleneck import NoiseBottleneckCodec
-    from shvq.image.train import evaluate
+    from shvq.image.train import evaluate, freeze_on_batches
 
     torch.manual_seed(args.seed)
     model = build(arm, args)
@@ -142,35 +149,14 @@ def train_and_measure(arm: str, beta: float, args: argparse.Namespace, crops: An
         if not isinstance(model, NoiseBottleneckCodec) and model.config.vector_dim > 1:
             with torch.no_grad():
                 model.quantizer.init_kmeans(model.encode_latent(crops.batch(10**6)), seed=args.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=args.lr)
-    anneal = ARMS[arm].get("sigma_schedule") == "exp"
     t0 = time.time()
-    model.train()
-    for step in range(args.steps):
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.steps, args.lr)
-        if anneal:  # σ from 1 to 1000, exponentially over the run
-            model.quantizer.set_sigma(1000.0 ** (step / max(1, args.steps - 1)))
-        x = crops.batch(step)
-        out = model(x)
-        loss = torch.mean((out.x_hat - x) ** 2) * 255.0**2 + beta * out.bpp
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if args.clip > 0:  # as the shipped training does; without it long runs can blow up the IGDN
-            torch.nn.utils.clip_grad_norm_(params, args.clip)
-        opt.step()
+    fit(model, crops, beta, args.steps, args, anneal=ARMS[arm].get("sigma_schedule") == "exp")
     train_s = time.time() - t0
     model.eval()
-    with torch.no_grad():
-        if isinstance(model, NoiseBottleneckCodec):
-            model.freeze()
-        else:  # tables from hard counts on crops the run never trained on
-            counts = torch.zeros(model.config.num_groups, model.config.num_centers, dtype=torch.float64)
-            for k in range(args.freeze_batches):
-                q = model.quantizer(model.encode_latent(crops.batch(args.steps + k)), hard=True)
-                counts += q.hard_counts.double()
-            model.entropy.freeze(counts)
+    if isinstance(model, NoiseBottleneckCodec):
+        model.freeze()
+    else:  # tables from hard counts on crops the run never trained on
+        freeze_on_batches(model, crops, args.steps, args.freeze_batches)
     v = evaluate(model, val)
     return {"arm": arm, "beta": beta, "steps": args.steps, "train_s": round(train_s, 1), **v}
 

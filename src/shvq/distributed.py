@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from shvq.device import resolve_device
+
 WAIT = timedelta(hours=1)
 """How long a process waits at a collective; the other processes wait this long while process 0
 validates or exports alone."""
@@ -155,8 +157,10 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def _pick_device(device: str | None, local_rank: int) -> torch.device:
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+def _pick_device(device: str | torch.device | None, local_rank: int) -> torch.device:
+    """:func:`shvq.device.resolve_device` (None = ``"auto"``), with an index-less ``cuda``
+    pinned to ``cuda:LOCAL_RANK``."""
+    dev = resolve_device(device)
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank)
     return dev
@@ -166,7 +170,8 @@ def _pick_device(device: str | None, local_rank: int) -> torch.device:
 def join(device: str | None = None) -> Iterator[Workers]:
     """Join the training processes for the duration of the block.
 
-    ``device``: ``"cpu"``, ``"cuda"`` (becomes ``cuda:LOCAL_RANK``) or None (CUDA if available).
+    ``device``: a :func:`shvq.device.resolve_device` name (``"cuda"`` becomes ``cuda:LOCAL_RANK``;
+    None or ``"auto"``: CUDA if available); one this machine lacks raises ``DeviceError``.
     Inside ``torchrun`` with ``WORLD_SIZE > 1`` this opens the default process group (gloo on
     CPU, nccl on CUDA) and closes it on exit, after a final barrier when the block ends normally;
     if a group is already open (the caller opened it) it is used and left open. Otherwise it

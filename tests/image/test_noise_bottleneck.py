@@ -35,9 +35,12 @@ def test_likelihood_is_a_probability_far_in_the_tails() -> None:
     assert float(p[0, 0, 2]) > float(p[0, 0, 3]) > float(p[0, 0, 4]) > 0
 
 
-def _frozen_codec(seed: int = 0) -> NoiseBottleneckCodec:
+def _frozen_codec(seed: int = 0, radius: int = 15) -> NoiseBottleneckCodec:
     torch.manual_seed(seed)
-    m = NoiseBottleneckCodec(channels=8, latent_channels=8, kernel=3, radius=15).eval()
+    m = NoiseBottleneckCodec(channels=8, latent_channels=8, kernel=3, radius=radius).eval()
+    with torch.no_grad():  # untrained latents stay within ±0.2: scale them so symbols vary
+        m.analysis[-1].weight.mul_(30.0)
+        m.analysis[-1].bias.mul_(30.0)
     m.freeze()
     return m
 
@@ -51,6 +54,16 @@ def test_round_trip_equals_reconstruction(shape: tuple[int, int]) -> None:
     assert data == m.compress(img)  # deterministic
     est_bytes = m.estimated_bits(img) / 8
     assert len(data) <= est_bytes * 1.02 + 64
+
+
+def test_clamped_latents_decode_like_the_reconstruction() -> None:
+    """With a radius the latents exceed, coding clamps them; eval forward clamps the same way."""
+    m = _frozen_codec(radius=1)
+    img = smooth_image(48, 64, seed=5)
+    with torch.no_grad():
+        y = m.encode_latent(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)
+    assert float(y.abs().max()) > 1.5  # the clamp is exercised
+    np.testing.assert_array_equal(m.decompress(m.compress(img)), m.reconstruct(img))
 
 
 def test_refuses_unfrozen_and_other_models() -> None:

@@ -237,6 +237,35 @@ def image_to_tensor(image: Any) -> Tensor:
     return t.float().div(255.0) if t.dtype == torch.uint8 else t
 
 
+def open_image_file(data: bytes | Container, model_hash: bytes, precision: int) -> tuple[bytes, int, int]:
+    """Parse a ``.shvq`` image file and check it, before decoding anything, against the model
+    that should read it (content hash, table precision) and the size limits
+    (:data:`MAX_PIXELS`, :data:`MAX_PIXELS_PER_BYTE`). Returns (coded symbol section, H, W).
+
+    Raises :class:`FormatError` for a malformed or implausible file and
+    :class:`ModelMismatchError` for a file made by another model.
+    """
+    c = data if isinstance(data, Container) else Container.from_bytes(data)
+    if c.kind != PayloadKind.IMAGE:
+        raise FormatError(f"not an image file (payload kind {c.kind.name.lower()})")
+    if len(c.shape) != 2:
+        raise FormatError(f"an image file needs a 2-D shape, got {list(c.shape)}")
+    if c.model_hash != model_hash:
+        raise ModelMismatchError(f"file was made by model {c.model_hash.hex()}, this model is {model_hash.hex()}")
+    if c.precision != precision:
+        raise FormatError(f"table precision {c.precision} does not match the model's {precision}")
+    h, w = c.shape
+    if h < 1 or w < 1 or h * w > MAX_PIXELS:
+        raise FormatError(f"bad image size {h}×{w} (limit {MAX_PIXELS} pixels)")
+    payload = c.section(SECTION_SYMBOLS)
+    if h * w > max(DECODE_FREE_PIXELS, MAX_PIXELS_PER_BYTE * len(payload)):
+        raise FormatError(
+            f"image size {h}×{w} is implausible for {len(payload)} bytes of coded symbols "
+            f"(at most {MAX_PIXELS_PER_BYTE} pixels per byte beyond {DECODE_FREE_PIXELS} pixels)"
+        )
+    return payload, h, w
+
+
 class ImageCodec(nn.Module):
     """A learned image codec with a soft-to-hard vector-quantized bottleneck.
 
@@ -440,27 +469,7 @@ class ImageCodec(nn.Module):
         (quantized latent float ``1×M×h×w``, H, W)."""
         if not self.is_frozen:
             raise NotFrozenError("the image codec's entropy model is not frozen: call model.freeze() first")
-        c = data if isinstance(data, Container) else Container.from_bytes(data)
-        if c.kind != PayloadKind.IMAGE:
-            raise FormatError(f"not an image file (payload kind {c.kind.name.lower()})")
-        if len(c.shape) != 2:
-            raise FormatError(f"an image file needs a 2-D shape, got {list(c.shape)}")
-        own = self.content_hash()
-        if c.model_hash != own:
-            raise ModelMismatchError(
-                f"file was made by model {c.model_hash.hex()}, this model is {own.hex()}"
-            )
-        if c.precision != self.config.precision:
-            raise FormatError(f"table precision {c.precision} does not match the model's {self.config.precision}")
-        h, w = c.shape
-        if h < 1 or w < 1 or h * w > MAX_PIXELS:
-            raise FormatError(f"bad image size {h}×{w} (limit {MAX_PIXELS} pixels)")
-        payload = c.section(SECTION_SYMBOLS)
-        if h * w > max(DECODE_FREE_PIXELS, MAX_PIXELS_PER_BYTE * len(payload)):
-            raise FormatError(
-                f"image size {h}×{w} is implausible for {len(payload)} bytes of coded symbols "
-                f"(at most {MAX_PIXELS_PER_BYTE} pixels per byte beyond {DECODE_FREE_PIXELS} pixels)"
-            )
+        payload, h, w = open_image_file(data, self.content_hash(), self.config.precision)
         ph, pw = padded_size(h, w)
         lh, lw = ph // STRIDE, pw // STRIDE
         s = self.entropy.decompress(payload, lh * lw)  # (G, lh·lw)
@@ -541,6 +550,7 @@ __all__ = [
     "ImageCodecConfig",
     "ImageCodecOutput",
     "image_to_pixels",
+    "open_image_file",
     "image_to_tensor",
     "num_parameters",
     "padded_size",

@@ -23,16 +23,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from shvq.coding import ans
 from shvq.coding.container import Container, PayloadKind, Section
-from shvq.coding.tables import quantize_probabilities, table_bits
 from shvq.device import module_device
-from shvq.errors import FormatError, ModelMismatchError, NotFrozenError
+from shvq.entropy import HistogramEntropyModel
+from shvq.errors import NotFrozenError
 from shvq.hashing import model_hash
 from shvq.image.layers import analysis_transform, synthesis_transform
-from shvq.image.model import STRIDE, ImageCodec, image_to_tensor, padded_size, reproducible_cpu, to_uint8
-
-SECTION_SYMBOLS = 1
+from shvq.image.model import (
+    SECTION_SYMBOLS,
+    STRIDE,
+    ImageCodec,
+    image_to_tensor,
+    open_image_file,
+    padded_size,
+    reproducible_cpu,
+    to_uint8,
+)
 
 
 class LogisticMixtureDensity(nn.Module):
@@ -107,8 +113,8 @@ class NoiseBottleneckCodec(nn.Module):
         self.analysis = analysis_transform(channels, latent_channels, kernel)
         self.synthesis = synthesis_transform(channels, latent_channels, kernel)
         self.density = LogisticMixtureDensity(latent_channels)
-        self.register_buffer("tables", torch.zeros(latent_channels, 2 * radius + 1, dtype=torch.int64))
-        self.register_buffer("frozen", torch.tensor(False))
+        # only its frozen tables (from the density, see freeze) and its coder are used
+        self.entropy = HistogramEntropyModel(latent_channels, 2 * radius + 1, precision=precision)
 
     def encode_latent(self, x: Tensor) -> Tensor:
         """``N×3×H×W`` in ``[0, 1]`` -> latent ``N×M×⌈H/16⌉×⌈W/16⌉`` (same padding as ImageCodec)."""
@@ -119,11 +125,15 @@ class NoiseBottleneckCodec(nn.Module):
         return (self.synthesis(y_hat.contiguous()) + 0.5)[:, :, :height, :width]
 
     def forward(self, x: Tensor) -> NoiseBottleneckOutput:
-        """``x``: ``N×3×H×W`` in ``[0, 1]``. Training adds U(−½, ½) noise; eval rounds."""
+        """``x``: ``N×3×H×W`` in ``[0, 1]``. Training adds U(−½, ½) noise; eval rounds and clamps
+        to ``±radius`` as the coder does."""
         n, _, h, w = x.shape
         with contextlib.nullcontext() if self.training else reproducible_cpu():
             y = self.encode_latent(x)
-            y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else torch.round(y)
+            if self.training:
+                y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            else:
+                y_hat = torch.round(y).clamp(-self.radius, self.radius)
             bits = -torch.log2(self.density.likelihood(y_hat)).sum()
             x_hat = self.decode_latent(y_hat, h, w)
         return NoiseBottleneckOutput(x_hat=x_hat, bits=bits, bpp=bits / (n * h * w))
@@ -131,13 +141,11 @@ class NoiseBottleneckCodec(nn.Module):
     # ---------------------------------------------------------------- real coding
     @property
     def is_frozen(self) -> bool:
-        return bool(self.frozen)
+        return self.entropy.is_frozen
 
-    @torch.no_grad()
     def freeze(self) -> None:
-        """Integer tables from the learned density (one-way)."""
-        self.tables.copy_(torch.from_numpy(quantize_probabilities(self.density.pmf_table(self.radius), self.precision)))
-        self.frozen.fill_(True)
+        """Integer tables from the learned density's integer probabilities (one-way)."""
+        self.entropy.freeze(self.density.pmf_table(self.radius))
 
     def content_hash(self) -> bytes:
         return model_hash(self.state_dict())
@@ -157,41 +165,34 @@ class NoiseBottleneckCodec(nn.Module):
 
     def estimated_bits(self, image: object) -> float:
         """Ideal code length (bits) of ``image``'s symbols under the frozen tables."""
-        s, _, _ = self.symbols(image)
-        bits = table_bits(self.tables.numpy(), self.precision)
-        return float(np.take_along_axis(bits, s, axis=1).sum())
+        return self.entropy.estimated_bits(self.symbols(image)[0])
 
     def compress(self, image: object) -> bytes:
         if not self.is_frozen:
             raise NotFrozenError("call freeze() before compressing")
         s, h, w = self.symbols(image)
-        payload = ans.encode(s, self.tables.numpy(), self.precision)
+        payload = self.entropy.compress(s)
         return Container(kind=PayloadKind.IMAGE, shape=(h, w), sections=(Section(SECTION_SYMBOLS, payload),),
                          model_hash=self.content_hash(), precision=self.precision).to_bytes()
 
     @torch.no_grad()
     def decompress(self, data: bytes) -> np.ndarray:
-        """``.shvq`` bytes -> uint8 ``H×W×3``."""
+        """``.shvq`` bytes -> uint8 ``H×W×3`` (the same checks and limits as :class:`ImageCodec`)."""
         if not self.is_frozen:
             raise NotFrozenError("call freeze() before decompressing")
         if module_device(self).type != "cpu":
             return self.on_cpu().decompress(data)
-        c = Container.from_bytes(data)
-        if c.kind != PayloadKind.IMAGE or len(c.shape) != 2:
-            raise FormatError("not an image file")
-        if c.model_hash != self.content_hash():
-            raise ModelMismatchError("file was made by another model")
-        h, w = c.shape
+        payload, h, w = open_image_file(data, self.content_hash(), self.precision)
         ph, pw = padded_size(h, w)
         lh, lw = ph // STRIDE, pw // STRIDE
-        s = ans.decode(c.section(SECTION_SYMBOLS), self.tables.numpy(), self.precision, lh * lw)
+        s = self.entropy.decompress(payload, lh * lw)
         y_hat = torch.from_numpy(s.astype(np.float32) - self.radius).reshape(1, self.latent_channels, lh, lw)
         with reproducible_cpu():
             return to_uint8(self.decode_latent(y_hat, h, w))
 
     @torch.no_grad()
     def reconstruct(self, image: object) -> np.ndarray:
-        """Eval-mode reconstruction (what decoding the file gives, up to clamping at ±radius)."""
+        """Eval-mode reconstruction: what decoding the image's file gives."""
         was = self.training
         self.eval()
         try:

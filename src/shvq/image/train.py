@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from shvq.device import MixedPrecision, resolve_device
+from shvq.device import MixedPrecision
 from shvq.distributed import Workers, data_parallel, join, sum_across
 from shvq.errors import FormatError
 from shvq.fileio import write_atomic
@@ -113,13 +113,19 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------------------- pieces
+def cosine_tail(step: int, steps: int, lr: float, decay_start: float, lr_final: float) -> float:
+    """Learning rate at ``step`` (0-based) of ``steps``: ``lr`` for the first ``decay_start``
+    fraction, then cosine decay to ``lr · lr_final``."""
+    start = int(decay_start * steps)
+    if step < start or steps <= start:
+        return lr
+    f = (step - start) / max(steps - start, 1)
+    return lr * (lr_final + (1 - lr_final) * 0.5 * (1 + math.cos(math.pi * f)))
+
+
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Learning rate at ``step`` (0-based): constant, then cosine decay to ``lr · lr_final``."""
-    start = int(cfg.decay_start * cfg.steps)
-    if step < start or cfg.steps <= start:
-        return cfg.lr
-    f = (step - start) / max(cfg.steps - start, 1)
-    return cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * f)))
+    """Learning rate of a training run at ``step`` (see :func:`cosine_tail`)."""
+    return cosine_tail(step, cfg.steps, cfg.lr, cfg.decay_start, cfg.lr_final)
 
 
 def distortion(kind: str, x_hat: Tensor, x: Tensor) -> Tensor:
@@ -329,10 +335,7 @@ def train(
     returns the same stem once process 0 has exported the model. ``out`` (and ``data``, ``val``)
     must be the same folder for every process: all of them read a checkpoint to resume.
     """
-    if device is not None:
-        resolve_device(device)  # one clear DeviceError for a device this machine lacks
-        device = None if str(device).strip().lower() == "auto" else str(device)
-    with join(device) as workers:
+    with join(device) as workers:  # a device this machine lacks: one clear DeviceError
         return _train(cfg, workers, resume=resume, progress=progress, stop_at=stop_at)
 
 
@@ -456,21 +459,29 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
 
 
 @torch.no_grad()
+@torch.no_grad()
+def freeze_on_batches(model: ImageCodec, crops: RandomCrops, first: int, batches: int) -> None:
+    """Freeze ``model``'s tables from the hard symbol counts of crop batches ``first …
+    first + batches − 1`` (pass batches the run never trained on)."""
+    dev = next(model.parameters()).device
+    c = model.config
+    counts = torch.zeros(c.num_groups, c.num_centers, dtype=torch.float64)
+    for k in range(batches):
+        q = model.quantizer(model.encode_latent(crops.batch(first + k).to(dev)), hard=True)
+        counts += q.hard_counts.double().cpu()
+    if c.shared_histogram:
+        counts = counts.sum(dim=0, keepdim=True)
+    model.entropy.freeze(counts if counts.sum() > 0 else None)
+
+
 def freeze_and_export(
     model: ImageCodec, crops: RandomCrops, cfg: TrainConfig, out: Path, val_images: list[np.ndarray], logger: _Logger
 ) -> Path:
     """Count hard symbols over ``freeze_batches`` training batches (never seen in training:
     indices from ``cfg.steps`` on), freeze the tables from those counts, export ``out/final/model``."""
     model.eval()
-    dev = next(model.parameters()).device
-    counts = torch.zeros(cfg.model.num_groups, cfg.model.num_centers, dtype=torch.float64)
-    for k in range(cfg.freeze_batches):
-        q = model.quantizer(model.encode_latent(crops.batch(cfg.steps + k).to(dev)), hard=True)
-        counts += q.hard_counts.double().cpu()
-    if cfg.model.shared_histogram:
-        counts = counts.sum(dim=0, keepdim=True)
     if not model.is_frozen:
-        model.entropy.freeze(counts if counts.sum() > 0 else None)
+        freeze_on_batches(model, crops, cfg.steps, cfg.freeze_batches)
     extra: dict[str, Any] = {"beta": cfg.beta, "steps": cfg.steps, "seed": cfg.seed, "distortion": cfg.distortion}
     if val_images:
         v = evaluate(model, val_images)
@@ -481,6 +492,7 @@ def freeze_and_export(
     return stem
 
 
-__all__ = ["TrainConfig", "distortion", "evaluate", "freeze_and_export", "latest_checkpoint", "learning_rate",
+__all__ = ["TrainConfig", "cosine_tail", "distortion", "evaluate", "freeze_and_export", "freeze_on_batches",
+           "latest_checkpoint", "learning_rate",
            "ms_ssim", "psnr", "save_checkpoint", "train"]
 
