@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 HASH_BYTES = 8
 """Bytes of the SHA-256 digest stored in a file header to name a model (64 bits)."""
@@ -20,13 +23,7 @@ def state_dict_digest(state: Mapping[str, torch.Tensor | np.ndarray]) -> bytes:
     h = hashlib.sha256()
     for name in sorted(state):
         value = state[name]
-        if isinstance(value, torch.Tensor):
-            t = value.detach().cpu().contiguous()
-            if t.dtype == torch.bfloat16:
-                t = t.view(torch.int16)
-            arr = t.numpy()
-        else:
-            arr = np.asarray(value)
+        arr = np.asarray(value) if isinstance(value, np.ndarray) else _tensor_to_numpy(value)
         arr = np.ascontiguousarray(arr)
         if arr.dtype.byteorder == ">":
             arr = arr.byteswap().view(arr.dtype.newbyteorder("<"))
@@ -36,6 +33,18 @@ def state_dict_digest(state: Mapping[str, torch.Tensor | np.ndarray]) -> bytes:
         h.update(repr(tuple(arr.shape)).encode("ascii"))
         h.update(arr.tobytes())
     return h.digest()
+
+
+def _tensor_to_numpy(value: Any) -> np.ndarray:
+    """A PyTorch tensor's raw values as numpy (bfloat16 as its int16 bits); other values via numpy."""
+    if type(value).__module__.split(".")[0] != "torch":
+        return np.asarray(value)
+    import torch
+
+    t = value.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)
+    return t.numpy()
 
 
 def model_hash(state: Mapping[str, torch.Tensor | np.ndarray]) -> bytes:

@@ -144,3 +144,22 @@ def test_info_reads_image_files(tmp_path: Path, png: Path, models_dir: Path, cap
     header = json.loads(capsys.readouterr().out)
     assert header["kind"] == "image" and header["shape"] == [21, 35]
     assert header["model_hash"] in (make_tiny(0).content_hash().hex(), make_tiny(1).content_hash().hex())
+
+
+def test_compress_and_decompress_do_not_import_torch(tmp_path: Path, png: Path, models_dir: Path) -> None:
+    """The CLI's codec path is the numpy engine: a fresh process compresses and decompresses
+    without importing PyTorch (what keeps its start-up short)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from shvq.cli import main\n"
+        f"assert main(['compress', {str(png)!r}, '-o', {str(tmp_path / 'a.shvq')!r}, '--models-dir', {str(models_dir)!r}]) == 0\n"
+        f"assert main(['decompress', {str(tmp_path / 'a.shvq')!r}, '-o', {str(tmp_path / 'a.png')!r}, '--models-dir', {str(models_dir)!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+    rgb = np.asarray(Image.open(tmp_path / "a.png"))
+    model = make_tiny(0)  # tiny-1, the default (middle of two) is quality 1
+    assert rgb.shape == (21, 35, 3)
+    assert (tmp_path / "a.shvq").read_bytes() in (model.compress(np.asarray(Image.open(png))), make_tiny(1).compress(np.asarray(Image.open(png))))

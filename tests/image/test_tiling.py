@@ -13,6 +13,8 @@ import torch
 from shvq.coding.container import Container
 from shvq.eval.metrics import psnr
 from shvq.image import tiling
+from shvq.image.engine import CodecEngine
+from shvq.image.layers import run_float64
 from shvq.image.model import ImageCodec, ImageCodecConfig, image_to_tensor, reproducible_cpu, to_uint8
 
 from .conftest import TINY, make_tiny, smooth_image
@@ -34,11 +36,11 @@ def k5() -> ImageCodec:
 
 
 def _whole(model: ImageCodec, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Untiled latent and reconstruction (the plain one-piece transforms)."""
+    """Untiled latent and reconstruction: the one-piece transforms in the reference numerics (float64)."""
     with torch.no_grad(), reproducible_cpu():
-        y = model.encode_latent(x)
+        y = run_float64(model.analysis, model.pad(x).double() - 0.5)
         y_hat = model.quantizer.dequantize(model.quantizer.quantize_symbols(y), y.shape)
-        return y, model.decode_latent(y_hat, x.shape[2], x.shape[3])
+        return y, (run_float64(model.synthesis, y_hat) + 0.5)[:, :, : x.shape[2], : x.shape[3]]
 
 
 def _tiled(model: ImageCodec, x: torch.Tensor, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,6 +106,30 @@ def test_tiled_transforms_are_bit_identical(request: pytest.FixtureRequest, mode
     assert torch.equal(x0, x1), "tiled reconstruction differs from the whole-image reconstruction"
 
 
+@pytest.mark.parametrize("model_name", ["k3", "k5"])
+@pytest.mark.parametrize("tile", [1, 3, 7])
+def test_engine_tiles_give_the_same_symbols_and_pixels(request: pytest.FixtureRequest, model_name: str, tile: int) -> None:
+    """The numpy engine's tiles: the same symbols and 8-bit pixels as one piece, floats within
+    ~1e-15 (a BLAS may order a product's sums by the matrix size), and the same as PyTorch's
+    float64 path."""
+    model: ImageCodec = request.getfixturevalue(model_name)
+    img = smooth_image(*SHAPE, seed=4)
+    whole, tiled = model.engine(), model.engine()
+    tiled.tile_size = tile
+    lat0, lat1 = whole.latent(img), tiled.latent(img)
+    assert np.abs(lat0 - lat1).max() <= 1e-12
+    s0, s1 = whole.symbols_from_latent(lat0), tiled.symbols_from_latent(lat1)
+    np.testing.assert_array_equal(s0, s1)
+    q = whole.latent_from_symbols(s0, *lat0.shape[:2])
+    f0, f1 = whole.synthesise(q, *SHAPE, as_float=True), tiled.synthesise(q, *SHAPE, as_float=True)
+    assert np.abs(f0 - f1).max() <= 1e-12
+    np.testing.assert_array_equal(whole.synthesise(q, *SHAPE), tiled.synthesise(q, *SHAPE))
+    y_torch, x_torch = _whole(model, image_to_tensor(img))
+    assert np.abs(y_torch[0].permute(1, 2, 0).numpy() - lat0).max() <= 1e-12
+    np.testing.assert_array_equal(model.quantizer.quantize_symbols(y_torch)[0].reshape(len(s0), -1).numpy(), s0)
+    assert np.abs(x_torch[0].permute(1, 2, 0).numpy() - f0).max() <= 1e-12
+
+
 def test_a_smaller_halo_would_show_seams(k5: ImageCodec) -> None:
     """The halo is needed: one latent position less and the tiles no longer agree (so the
     equality above is a real check, not an accident of smooth data)."""
@@ -115,6 +141,9 @@ def test_a_smaller_halo_would_show_seams(k5: ImageCodec) -> None:
     finally:
         k5.halo = tiling.halo_for(K5.kernel)
     assert not torch.equal(y0, y1) and not torch.equal(x0, x1)
+    eng = k5.engine()
+    eng.halo, eng.tile_size = 1, 4
+    assert np.abs(eng.latent(smooth_image(*SHAPE, seed=4)) - y0[0].permute(1, 2, 0).numpy()).max() > 1e-6
 
 
 def test_tiled_psnr_equals_untiled(k5: ImageCodec) -> None:
@@ -161,7 +190,8 @@ def test_tiled_round_trip_matches_untiled_and_forward(k5: ImageCodec, shape: tup
         k5.tile_size = tiling.TILE
 
 
-def test_tiled_files_are_deterministic_across_threads_and_tilings(k3: ImageCodec) -> None:
+def test_tiled_files_are_deterministic_across_tilings(k3: ImageCodec) -> None:
+    """Files and pixels do not depend on the tiling (thread counts: tests/reliability/test_determinism.py)."""
     img = smooth_image(*SHAPE, seed=11)
     results = []
     old_threads = torch.get_num_threads()

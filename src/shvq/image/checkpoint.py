@@ -8,24 +8,28 @@ weights, codebook, histograms, frozen tables) and ``STEM.json``::
 
 ``content_hash`` is :func:`shvq.hashing.model_hash` of the state dict, the 8 bytes a ``.shvq``
 file stores to name its model; loading recomputes and checks it.
+
+:func:`load_model` rebuilds the PyTorch model; :meth:`shvq.image.engine.CodecEngine.load` reads the
+same files into the numpy inference engine without importing PyTorch.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
+from typing import TYPE_CHECKING, Any
 
 from shvq.errors import FormatError
 from shvq.fileio import write_atomic
 from shvq.hashing import model_hash
-from shvq.image.model import ImageCodec, ImageCodecConfig
+from shvq.image.config import ImageCodecConfig
+
+if TYPE_CHECKING:  # PyTorch is imported by the functions that need it: read_meta and the engine do not
+    import torch
+
+    from shvq.image.model import ImageCodec
 
 FORMAT = "shvq-image-codec"
 VERSION = 1
@@ -34,6 +38,8 @@ MAX_WEIGHTS_BYTES = 1 << 30
 
 def state_to_bytes(state: dict[str, torch.Tensor]) -> bytes:
     """A flat dict of tensors -> safetensors bytes (tensors copied to contiguous CPU memory)."""
+    from safetensors.torch import save as st_save
+
     return st_save({k: v.detach().cpu().contiguous() for k, v in state.items()})
 
 
@@ -70,13 +76,18 @@ def read_meta(stem: str | os.PathLike[str]) -> dict[str, Any]:
     return meta
 
 
-def load_model(
-    stem: str | os.PathLike[str], *, check_hash: bool = True, map_location: str | torch.device = "cpu"
-) -> tuple[ImageCodec, dict[str, Any]]:
-    """Rebuild a model from ``STEM.json`` + ``STEM.safetensors``; returns ``(model in eval mode, meta)``.
+def read_weights(
+    stem: str | os.PathLike[str], loader: Callable[[bytes], dict[str, Any]], *, check_hash: bool = True
+) -> tuple[dict[str, Any], dict[str, Any], bytes]:
+    """Read a saved model's two files: ``(meta, state dict, content hash)``. ``loader`` turns the
+    safetensors bytes into tensors (``safetensors.torch.load`` or ``safetensors.numpy.load``).
 
-    Raises :class:`FormatError` if the files are malformed or the content hash does not match.
+    Raises :class:`FormatError` for a malformed description, an oversized or non-safetensors
+    weights file (a pickle is never unpickled) or, with ``check_hash``, a content hash that does
+    not match the description.
     """
+    from safetensors import SafetensorError
+
     stem = Path(stem)
     meta = read_meta(stem)
     weights = stem.with_suffix(".safetensors")
@@ -84,11 +95,28 @@ def load_model(
     if size > MAX_WEIGHTS_BYTES:
         raise FormatError(f"{weights}: weights file too large ({size} bytes)")
     try:
-        state = st_load(weights.read_bytes())
-    except (SafetensorError, ValueError) as exc:  # e.g. a pickle where safetensors belong: never unpickled
+        state = loader(weights.read_bytes())
+    except (SafetensorError, ValueError, TypeError) as exc:  # e.g. a pickle where safetensors belong
         raise FormatError(f"{weights}: not a safetensors file ({str(exc).splitlines()[0][:80]})") from None
-    if check_hash and model_hash(state).hex() != meta.get("content_hash"):
+    digest = model_hash(state)
+    if check_hash and digest.hex() != meta.get("content_hash"):
         raise FormatError(f"{weights}: content hash does not match {stem.with_suffix('.json').name}")
+    return meta, state, digest
+
+
+def load_model(
+    stem: str | os.PathLike[str], *, check_hash: bool = True, map_location: str | torch.device = "cpu"
+) -> tuple[ImageCodec, dict[str, Any]]:
+    """Rebuild a model from ``STEM.json`` + ``STEM.safetensors``; returns ``(model in eval mode, meta)``.
+
+    Raises :class:`FormatError` if the files are malformed or the content hash does not match.
+    """
+    from safetensors.torch import load as st_load
+
+    from shvq.image.model import ImageCodec
+
+    meta, state, _ = read_weights(stem, st_load, check_hash=check_hash)
+    weights = Path(stem).with_suffix(".safetensors")
     model = ImageCodec(ImageCodecConfig.from_dict(meta["config"]))
     try:
         model.load_state_dict(state, strict=True)
@@ -98,4 +126,4 @@ def load_model(
     return model, meta
 
 
-__all__ = ["FORMAT", "VERSION", "load_model", "read_meta", "save_model", "state_to_bytes"]
+__all__ = ["FORMAT", "MAX_WEIGHTS_BYTES", "VERSION", "load_model", "read_meta", "read_weights", "save_model", "state_to_bytes"]

@@ -1,6 +1,8 @@
 """Image subcommands of ``shvq``: ``compress``, ``decompress``, ``models`` and ``train image``.
 
 PyTorch and the model code are imported inside the command functions, so ``shvq --help`` stays fast.
+``compress`` (on the CPU, the default) and ``decompress`` run the numpy engine
+(:mod:`shvq.image.engine`) and never import PyTorch, so they start in well under a second.
 """
 
 from __future__ import annotations
@@ -51,13 +53,11 @@ def _check_input(path: str) -> Path:
 def _cmd_compress(args: argparse.Namespace) -> int:
     src = _check_input(args.input)
     out = _check_output(args.output, args.force)
-    from shvq.device import resolve_device
     from shvq.fileio import write_atomic
     from shvq.image import zoo
     from shvq.image.convert import load_image
 
-    dev = resolve_device(args.device)
-
+    encoder = _encoder_factory(args.device)
     rgb, note = load_image(src)
     _note(note)
     h, w = rgb.shape[:2]
@@ -70,7 +70,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         chosen = None
         smallest = None
         for e in reversed(models):  # highest rate first: the best model that fits
-            data = zoo.load_entry(e).to(dev).compress(rgb)
+            data = encoder(e).compress(rgb)
             bpp = len(data) * 8 / (h * w)
             smallest = bpp if smallest is None else min(smallest, bpp)
             if bpp <= args.max_bpp:
@@ -81,16 +81,30 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         e, data = chosen
     else:
         e = zoo.entry(args.model, quality=args.quality, weights_dir=args.models_dir)
-        data = zoo.load_entry(e).to(dev).compress(rgb)
+        data = encoder(e).compress(rgb)
     write_atomic(out, data, overwrite=args.force)
     print(f"{src} -> {out}: {len(data)} bytes, {len(data) * 8 / (h * w):.4f} bpp, {w}x{h}, model {e.name}")
     return 0
 
 
+def _encoder_factory(device: str) -> Any:
+    """``entry -> object with .compress(rgb)``: the numpy engine for ``cpu`` (no PyTorch), else the
+    PyTorch model on the resolved device (``auto`` picks CUDA when a GPU is visible)."""
+    from shvq.image import zoo
+
+    if device == "cpu":
+        return zoo.load_engine_entry
+    from shvq.device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        return zoo.load_engine_entry
+    return lambda e: zoo.load_entry(e).to(dev)
+
+
 # --------------------------------------------------------------------- decompress
 def _cmd_decompress(args: argparse.Namespace) -> int:
-    """Decode on the CPU, always: GPU convolutions round differently, and a file must give the
-    same pixels on every machine (so there is no ``--device`` here)."""
+    """Decode with the numpy engine on the CPU, always (so there is no ``--device`` here)."""
     src = _check_input(args.input)
     out = _check_output(args.output, args.force)
     from shvq.coding.container import PayloadKind, read_container
@@ -102,7 +116,7 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
     if container.kind != PayloadKind.IMAGE:
         raise ImageCliError(f"{src} holds a {container.kind.name.lower()} payload, not an image")
     e = zoo.entry(content_hash=container.model_hash, weights_dir=args.models_dir)
-    rgb = zoo.load_entry(e).decompress(container)
+    rgb = zoo.load_engine_entry(e).decompress(container)
     write_atomic(out, encode_png(rgb), overwrite=args.force)
     h, w = rgb.shape[:2]
     print(f"{src} -> {out}: {w}x{h}, model {e.name}")
@@ -176,9 +190,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("compress", help="compress an image into a .shvq file",
                        description="Compress an image (PNG, JPEG, ...) with a shipped learned model. Greyscale and "
-                       "RGBA images are converted to RGB (a note says so). The analysis transform runs on --device; "
-                       "a GPU encode may write other bytes than a CPU encode (GPU convolutions round differently), "
-                       "but every file decodes to the same pixels on any machine: decompress always runs on the CPU.")
+                       "RGBA images are converted to RGB (a note says so). By default the encoder is the numpy "
+                       "engine on the CPU (float64, no PyTorch); --device auto or cuda runs the same float64 analysis "
+                       "on a GPU through PyTorch. Every file decodes to the same pixels on any machine.")
     p.add_argument("input", help="image file")
     p.add_argument("-o", "--output", required=True, help="the .shvq file to write")
     which = p.add_mutually_exclusive_group()
@@ -187,14 +201,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     which.add_argument("--max-bpp", type=float, help="best shipped model whose real file fits this many bits per pixel")
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.add_argument("--models-dir", help=models_help)
-    p.add_argument("--device", default="auto", help=f"where the encoder runs: {DEVICE_HELP} (default auto); "
-                   "the file decodes identically anywhere, but its bytes may differ from a CPU encode's")
+    p.add_argument("--device", default="cpu", help=f"where the encoder runs: {DEVICE_HELP} (default cpu: the numpy "
+                   "engine, which starts fastest; a GPU only pays off for very large images)")
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("decompress", help="decompress a .shvq image file to PNG",
                        description="Decode a .shvq image file with the shipped model it names (by content hash). "
-                       "Decoding always runs on the CPU (there is no --device): GPU convolutions round differently, "
-                       "and a file must decode to the same pixels on every machine.")
+                       "Decoding always runs in the numpy engine on the CPU, in float64 (there is no --device), so a "
+                       "file decodes to the same pixels on every machine.")
     p.add_argument("input", help=".shvq file")
     p.add_argument("-o", "--output", required=True, help="the PNG file to write")
     p.add_argument("--force", action="store_true", help="overwrite the output")

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from shvq.image.config import GDN_BETA_MIN
+
 
 def _inv_softplus(y: float) -> float:
     return math.log(math.expm1(y))
@@ -32,7 +34,7 @@ class GDN(nn.Module):
         gamma_init: initial diagonal of ``gamma`` (off-diagonal starts near 0).
     """
 
-    def __init__(self, channels: int, *, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
+    def __init__(self, channels: int, *, inverse: bool = False, beta_min: float = GDN_BETA_MIN, gamma_init: float = 0.1):
         super().__init__()
         self.channels = channels
         self.inverse = inverse
@@ -44,8 +46,14 @@ class GDN(nn.Module):
         self.gamma_raw = nn.Parameter(gamma)
 
     def forward(self, x: Tensor) -> Tensor:
-        beta = F.softplus(self.beta_raw) + self.beta_min
-        gamma = F.softplus(self.gamma_raw)
+        """``N×C×H×W`` -> same shape. A float64 input is normalised with float64 parameters
+        (the codec's reference numerics, see :func:`run_float64`); otherwise in the parameters'
+        dtype (float32, or what autocast chooses for the 1×1 convolution)."""
+        beta_raw, gamma_raw = self.beta_raw, self.gamma_raw
+        if x.dtype == torch.float64:
+            beta_raw, gamma_raw = beta_raw.double(), gamma_raw.double()
+        beta = F.softplus(beta_raw) + self.beta_min
+        gamma = F.softplus(gamma_raw)
         norm = F.conv2d(x * x, gamma.reshape(self.channels, self.channels, 1, 1), beta)
         return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
 
@@ -89,4 +97,32 @@ def synthesis_transform(channels: int, latent_channels: int, kernel: int = 5) ->
     )
 
 
-__all__ = ["GDN", "analysis_transform", "down_conv", "synthesis_transform", "up_conv"]
+def run_float64(transform: nn.Sequential, x: Tensor) -> Tensor:
+    """Run a transform of convolutions, transposed convolutions and GDNs in float64, with the
+    float32 parameters widened, autocast off: the codec's reference numerics on PyTorch.
+
+    Agrees with the numpy engine (:mod:`shvq.image.engine`) to ~1e-15, so eval-mode ``forward``
+    and GPU encoding choose the symbols and pixels that the engine's files hold. ``x``: any
+    ``N×C×H×W`` float tensor (converted); returns float64.
+    """
+    x = x.double()
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        for layer in transform:
+            if isinstance(layer, nn.ConvTranspose2d):
+                x = F.conv_transpose2d(
+                    x, layer.weight.double(), _double(layer.bias), layer.stride, layer.padding, layer.output_padding
+                )
+            elif isinstance(layer, nn.Conv2d):
+                x = F.conv2d(x, layer.weight.double(), _double(layer.bias), layer.stride, layer.padding)
+            elif isinstance(layer, GDN):
+                x = layer(x)
+            else:
+                raise TypeError(f"run_float64 does not know {type(layer).__name__}")
+    return x
+
+
+def _double(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.double()
+
+
+__all__ = ["GDN", "analysis_transform", "down_conv", "run_float64", "synthesis_transform", "up_conv"]

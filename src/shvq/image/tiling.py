@@ -22,9 +22,13 @@ pixels ``S·p ± r`` and a pixel ``o`` on latent positions ``q`` with ``|S·q �
 output of a tile sees exactly the inputs it sees in the whole image, and because the tile's
 edges are either at the image border (where the whole image is zero-padded too) or at least
 ``r`` away, every intermediate value it depends on is also the same. The tiles compute the same
-sums on the same numbers; with the native (non-oneDNN) convolutions that
+sums on the same numbers; with PyTorch's native (non-oneDNN) convolutions, that
 :func:`shvq.image.model.reproducible_cpu` selects, the results are bit-identical to the
-whole-image run (asserted in ``tests/image/test_tiling.py``), so tiling never shows in a file.
+whole-image run, and in the numpy engine (:mod:`shvq.image.engine`, float64) the symbols and
+pixels are identical (asserted in ``tests/image/test_tiling.py``), so tiling never shows in a file.
+
+The geometry (:func:`spans`, :func:`grid`, :func:`halo_for`) needs no PyTorch; :func:`analyse` and
+:func:`synthesise` run PyTorch transforms.
 
 Determinism. The tile grid depends only on the image size, the tile size and the halo, so the
 same file gives the same pixels on any machine, thread count and amount of memory.
@@ -35,9 +39,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # the geometry is PyTorch-free (the numpy engine uses it); the tensor helpers import it
+    import torch
+    from torch import Tensor
 
 TILE = 48
 """Default tile side in latent positions (768 pixels at stride 16). Images whose padded latent
@@ -102,6 +108,8 @@ def num_tiles(height: int, width: int, tile: int = TILE, stride: int = 16) -> in
 def _take(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """``length`` indices of ``x`` along ``dim`` from ``start``, past the end repeating the last
     one (replicate padding, bottom/right only)."""
+    import torch
+
     size = x.shape[dim]
     if start + length <= size:
         return x.narrow(dim, start, length)
@@ -136,6 +144,8 @@ def analyse(
     Returns:
         The latent ``N×M×⌈H/S⌉×⌈W/S⌉``, equal to ``transform`` on the whole padded image.
     """
+    import torch
+
     if pixels.dim() != 4:
         raise ValueError(f"expected N×C×H×W pixels, got shape {tuple(pixels.shape)}")
     n, _, height, width = pixels.shape
@@ -160,7 +170,7 @@ def analyse(
     return out
 
 
-Writer = Callable[[int, int, Tensor], None]
+Writer = Callable[[int, int, "Tensor"], None]
 """Receives ``(top, left, pixels)``: one tile's interior reconstruction, float ``N×3×th×tw``,
 to be placed at rows ``[top, top+th)`` and columns ``[left, left+tw)`` of the image."""
 

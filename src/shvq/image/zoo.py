@@ -6,7 +6,8 @@ on the validation set (measured from real files). Models are listed lowest rate 
 *quality index* is its 1-based position in that list.
 
 Reading the list touches only the JSON files; weights are loaded (and their content hash checked)
-by :func:`load`.
+by :func:`load` (the PyTorch model, to train or evaluate) or :func:`load_engine` (the numpy
+engine that writes and reads files; no PyTorch, which is what the command line uses).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from shvq.errors import ModelMismatchError, ShvqError
 
 if TYPE_CHECKING:
+    from shvq.image.engine import CodecEngine
     from shvq.image.model import ImageCodec
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -168,4 +170,39 @@ def load_entry(e: ZooEntry, *, device: str = "cpu") -> ImageCodec:
     return model
 
 
-__all__ = ["DEFAULT_MODEL", "WEIGHTS_DIR", "UnknownModelError", "ZooEntry", "available", "entry", "load", "load_entry"]
+def load_engine(name: str | None = None, *, weights_dir: str | os.PathLike[str] | None = None) -> CodecEngine:
+    """A shipped model by name (None: the default model) as a numpy
+    :class:`~shvq.image.engine.CodecEngine`, without importing PyTorch.
+
+    Example::
+
+        import shvq.image
+        engine = shvq.image.load_engine()
+        data = engine.compress(rgb_uint8)        # the same bytes as load().compress(rgb_uint8)
+        rgb = engine.decompress(data)
+    """
+    return load_engine_entry(entry(name, weights_dir=weights_dir))
+
+
+def load_engine_entry(e: ZooEntry) -> CodecEngine:
+    """The engine of a :class:`ZooEntry` (content hash checked)."""
+    from shvq.image.engine import CodecEngine
+
+    engine, _ = CodecEngine.load(e.stem)
+    if engine.content_hash.hex() != e.content_hash:
+        raise ModelMismatchError(f"{e.stem}: weights do not match their recorded content hash")
+    return engine
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "WEIGHTS_DIR",
+    "UnknownModelError",
+    "ZooEntry",
+    "available",
+    "entry",
+    "load",
+    "load_engine",
+    "load_engine_entry",
+    "load_entry",
+]

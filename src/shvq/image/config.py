@@ -1,0 +1,80 @@
+"""The configuration of an image codec: everything needed to rebuild one (no PyTorch needed).
+
+Shared by the PyTorch model (:class:`shvq.image.model.ImageCodec`, which trains) and the numpy
+inference engine (:class:`shvq.image.engine.CodecEngine`, which writes and reads files).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+GDN_BETA_MIN = 1e-6
+"""Lower bound added to GDN's ``beta`` (``softplus(beta_raw) + GDN_BETA_MIN``); part of the
+architecture, not stored with the weights."""
+
+@dataclass
+class ImageCodecConfig:
+    """Everything needed to rebuild an :class:`ImageCodec` (saved as JSON beside the weights).
+
+    Attributes:
+        channels: width ``N`` of the hidden layers.
+        latent_channels: ``M``, channels of the latent (divisible by ``vector_dim``).
+        num_centers: ``L``, codebook size.
+        vector_dim: ``d``; ``M/d`` groups, each with its own histogram.
+        mode: quantizer mode, ``"anneal"`` or ``"straight_through"``.
+        sigma: initial σ of the soft assignment.
+        init_range: the uniform grid the centers start on.
+        rate: ``"cross_entropy"`` or ``"soft_entropy"``.
+        shared_histogram: one histogram for all groups.
+        precision: bits of the frozen frequency tables.
+        kernel: convolution kernel size.
+    """
+
+    channels: int = 64
+    latent_channels: int = 96
+    num_centers: int = 32
+    vector_dim: int = 1
+    mode: str = "straight_through"
+    sigma: float = 1.0
+    init_range: tuple[float, float] = (-15.5, 15.5)
+    rate: str = "cross_entropy"
+    shared_histogram: bool = False
+    precision: int = 16
+    kernel: int = 5
+
+    def __post_init__(self) -> None:
+        self.init_range = (float(self.init_range[0]), float(self.init_range[1]))
+        if self.channels < 1 or self.latent_channels < 1 or self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError("channels and latent_channels must be >= 1 and kernel odd")
+        if self.latent_channels % self.vector_dim:
+            raise ValueError(
+                f"latent_channels ({self.latent_channels}) must be divisible by vector_dim ({self.vector_dim})"
+            )
+
+    @property
+    def num_groups(self) -> int:
+        return self.latent_channels // self.vector_dim
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["init_range"] = list(self.init_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageCodecConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown image codec config keys: {sorted(unknown)}")
+        d = dict(data)
+        if "init_range" in d:
+            d["init_range"] = tuple(d["init_range"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+__all__ = ["GDN_BETA_MIN", "ImageCodecConfig"]

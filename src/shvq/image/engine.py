@@ -1,0 +1,426 @@
+"""The image codec's reference inference engine: numpy, float64, no PyTorch.
+
+Every ``.shvq`` image file is written and read by this engine: :class:`CodecEngine` runs the
+analysis transform, picks the nearest center of every latent vector, entropy-codes the symbols,
+and on the way back looks the centers up and runs the synthesis transform. The PyTorch model
+(:class:`shvq.image.model.ImageCodec`) trains; for files it hands its weights to this engine, and
+its eval-mode ``forward`` follows the same numerics on PyTorch (:func:`shvq.image.layers.run_float64`).
+
+Why numpy. The command line (``shvq compress`` / ``shvq decompress``) starts in a fraction of the
+time ``import torch`` takes (about 2 s on a 2-core machine), and a decoder that needs only numpy,
+constriction and Pillow is easy to embed.
+
+Why float64. A file must decode to the same pixels in any process, at any thread count, on any
+machine. In float32, two BLAS builds (or one BLAS at two thread counts, or oneDNN) sum a
+convolution's terms in different orders and disagree by ~1e-7 relative, which flips a handful of
+8-bit pixels per image. In float64 they disagree by ~1e-15, so a pixel (a value in ``[0, 255]``
+rounded half-to-even) or a symbol (a nearest-center decision, made in float32 on the rounded
+latent) comes out different only if it lies within ~1e-12 of a decision boundary: about once in
+10^11 pixels. This engine and PyTorch's float64 convolutions (the model's eval-mode path, and GPU
+encoding) therefore agree to the pixel, and the tests assert it.
+
+Numerics, in order (everything float64 unless said):
+
+* analysis: ``x = float32(u8 / 255) − 0.5`` (the division in float32, so a uint8 image and the
+  float32 tensor ``u8 / 255`` that training code uses are the same input; replicate-padded to a
+  multiple of 16), four stride-2 convolutions with GDN between them, bias added after the sum;
+* quantization: the latent is rounded to float32 and assigned, vector by vector, to the nearest
+  float32 center with squared distances summed coordinate by coordinate in float32 (ties to the
+  lowest index) — the same element-wise operations as :func:`shvq.quantizer.nearest_center`;
+* synthesis: float32 centers widened to float64, four stride-2 transposed convolutions with
+  inverse GDN between them, ``+ 0.5``, cropped, then ``round(clip(x, 0, 1) · 255)`` half-to-even.
+
+Convolutions are matrix products over column buffers built a few rows at a time (at most
+:data:`CHUNK_ELEMENTS` numbers), and big images go tile by tile (:mod:`shvq.image.tiling`, same
+halo argument), so memory stays bounded: a 24-MPix photo needs well under 1 GB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shvq.coding import ans
+from shvq.coding.container import Container, PayloadKind, Section
+from shvq.errors import FormatError, NotFrozenError
+from shvq.hashing import model_hash
+from shvq.image import tiling
+from shvq.image.config import GDN_BETA_MIN, ImageCodecConfig
+from shvq.image.convert import note, rgb_from_array, rgb_from_pil
+from shvq.image.fileformat import SECTION_SYMBOLS, STRIDE, open_image_file, padded_size
+
+CHUNK_ELEMENTS = 1 << 21
+"""Column buffers hold at most about this many float64 numbers (16 MiB) at a time. Fixed, so
+the order of every sum depends only on the image and the model."""
+
+NEAREST_CHUNK = 1 << 16
+"""Latent vectors assigned to centers per step (bounds the ``m×L`` distance buffer)."""
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(x))`` in float64, ``x`` itself above 20 (as PyTorch's ``softplus``)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.where(x > 20.0, x, np.log1p(np.exp(np.minimum(x, 20.0))))
+
+
+@dataclass(frozen=True)
+class _Conv:
+    """A prepared stride-2 convolution (``up=False``) or transposed convolution (``up=True``).
+
+    ``matrix``: float64 ``(k·k·Cin, Cout)`` for a convolution, ``(Cin, k·k·Cout)`` for a transposed
+    one, laid out to match the column buffers below."""
+
+    up: bool
+    matrix: np.ndarray
+    bias: np.ndarray
+    kernel: int
+    in_channels: int
+    out_channels: int
+
+
+@dataclass(frozen=True)
+class _GDN:
+    """A prepared GDN (``inverse=False``) or inverse GDN: ``gamma_t`` is ``γᵀ``, float64 ``C×C``."""
+
+    inverse: bool
+    beta: np.ndarray
+    gamma_t: np.ndarray
+
+
+def conv_down(x: np.ndarray, layer: _Conv) -> np.ndarray:
+    """Stride-2 convolution, padding ``k // 2``: float64 ``H×W×Cin -> ⌈H/2⌉×⌈W/2⌉×Cout``."""
+    h, w, c = x.shape
+    k, p = layer.kernel, layer.kernel // 2
+    ho, wo = (h + 1) // 2, (w + 1) // 2
+    xp = np.zeros((2 * ho + k - 1, 2 * wo + k - 1, c))
+    xp[p : p + h, p : p + w] = x
+    out = np.empty((ho, wo, layer.out_channels))
+    rows = max(1, CHUNK_ELEMENTS // (wo * k * k * c))
+    s0, s1, s2 = xp.strides
+    for i0 in range(0, ho, rows):
+        i1 = min(ho, i0 + rows)
+        view = np.lib.stride_tricks.as_strided(
+            xp[2 * i0 :], shape=(i1 - i0, wo, k, k, c), strides=(2 * s0, 2 * s1, s0, s1, s2), writeable=False
+        )
+        np.matmul(view.reshape((i1 - i0) * wo, k * k * c), layer.matrix, out=out[i0:i1].reshape(-1, layer.out_channels))
+    out += layer.bias
+    return out
+
+
+def conv_up(x: np.ndarray, layer: _Conv) -> np.ndarray:
+    """Stride-2 transposed convolution, padding ``k // 2``, output padding 1: float64
+    ``H×W×Cin -> 2H×2W×Cout``. Each input row block is multiplied by all ``k·k`` taps at once and
+    the products are added into the output tap by tap (a fixed order)."""
+    h, w, c = x.shape
+    k, p, co = layer.kernel, layer.kernel // 2, layer.out_channels
+    full = np.zeros((2 * h + k, 2 * w + k, co))
+    rows = max(1, CHUNK_ELEMENTS // (w * k * k * co))
+    for i0 in range(0, h, rows):
+        i1 = min(h, i0 + rows)
+        taps = (x[i0:i1].reshape(-1, c) @ layer.matrix).reshape(i1 - i0, w, k, k, co)
+        for ky in range(k):
+            for kx in range(k):
+                full[2 * i0 + ky : 2 * i1 + ky - 1 : 2, kx : kx + 2 * w - 1 : 2] += taps[:, :, ky, kx]
+    out = full[p : p + 2 * h, p : p + 2 * w]
+    out += layer.bias
+    return out
+
+
+def gdn(x: np.ndarray, layer: _GDN) -> np.ndarray:
+    """GDN / inverse GDN over the channels of float64 ``H×W×C`` (in place; returns ``x``)."""
+    norm = (x * x) @ layer.gamma_t
+    norm += layer.beta
+    np.sqrt(norm, out=norm)
+    if layer.inverse:
+        x *= norm
+    else:
+        x /= norm
+    return x
+
+
+def run(layers: list[_Conv | _GDN], x: np.ndarray) -> np.ndarray:
+    """Apply a prepared transform to float64 ``H×W×C``."""
+    for layer in layers:
+        if isinstance(layer, _GDN):
+            x = gdn(x, layer)
+        elif layer.up:
+            x = conv_up(x, layer)
+        else:
+            x = conv_down(x, layer)
+    return x
+
+
+def _prepare(state: Mapping[str, np.ndarray], prefix: str, up: bool, kernel: int) -> list[_Conv | _GDN]:
+    """The layers ``prefix.0``, ``prefix.1``, ... of a transform, from a numpy state dict."""
+    layers: list[_Conv | _GDN] = []
+    i = 0
+    while True:
+        name = f"{prefix}.{i}"
+        if f"{name}.weight" in state:
+            wt = np.asarray(state[f"{name}.weight"], dtype=np.float64)
+            bias = np.asarray(state[f"{name}.bias"], dtype=np.float64)
+            if wt.ndim != 4 or wt.shape[2:] != (kernel, kernel):
+                raise FormatError(f"{name}.weight has shape {wt.shape}, not a {kernel}×{kernel} convolution")
+            if up:  # ConvTranspose2d: Cin×Cout×k×k -> Cin × (k·k·Cout)
+                cin, cout = wt.shape[:2]
+                matrix = wt.transpose(0, 2, 3, 1).reshape(cin, kernel * kernel * cout)
+            else:  # Conv2d: Cout×Cin×k×k -> (k·k·Cin) × Cout
+                cout, cin = wt.shape[:2]
+                matrix = wt.transpose(2, 3, 1, 0).reshape(kernel * kernel * cin, cout)
+            if bias.shape != (cout,):
+                raise FormatError(f"{name}.bias has shape {bias.shape}, expected ({cout},)")
+            layers.append(_Conv(up, np.ascontiguousarray(matrix), bias, kernel, int(cin), int(cout)))
+        elif f"{name}.beta_raw" in state:
+            beta = softplus(state[f"{name}.beta_raw"]) + GDN_BETA_MIN
+            gamma = softplus(state[f"{name}.gamma_raw"])
+            if gamma.shape != (beta.shape[0], beta.shape[0]):
+                raise FormatError(f"{name}: GDN parameters of shapes {beta.shape} and {gamma.shape}")
+            layers.append(_GDN(up, beta, np.ascontiguousarray(gamma.T)))
+        else:
+            break
+        i += 1
+    if not layers or isinstance(layers[-1], _GDN):
+        raise FormatError(f"no {prefix} transform in the weights")
+    return layers
+
+
+def _check_chain(layers: list[_Conv | _GDN], first: int, last: int, what: str) -> None:
+    channels = first
+    for layer in layers:
+        if isinstance(layer, _Conv):
+            if layer.in_channels != channels:
+                raise FormatError(f"{what}: a layer takes {layer.in_channels} channels but gets {channels}")
+            channels = layer.out_channels
+        elif layer.beta.shape[0] != channels:
+            raise FormatError(f"{what}: a GDN over {layer.beta.shape[0]} channels gets {channels}")
+    if channels != last:
+        raise FormatError(f"{what} ends with {channels} channels, expected {last}")
+
+
+def nearest_symbols(z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Nearest center of every row of float32 ``z`` (``m×d``) among float32 ``centers`` (``L×d``):
+    int64 ``(m,)``. Squared distances summed coordinate by coordinate in float32, ties to the
+    lowest index: the decisions of :func:`shvq.quantizer.nearest_center`."""
+    m = z.shape[0]
+    out = np.empty(m, dtype=np.int64)
+    for a in range(0, m, NEAREST_CHUNK):
+        zc = z[a : a + NEAREST_CHUNK]
+        dist = np.square(zc[:, :1] - centers[:, 0].reshape(1, -1))
+        for k in range(1, z.shape[1]):
+            dist += np.square(zc[:, k : k + 1] - centers[:, k].reshape(1, -1))
+        out[a : a + NEAREST_CHUNK] = dist.argmin(axis=1)
+    return out
+
+
+def pixels_from_image(image: Any) -> np.ndarray:
+    """An 8-bit user image (numpy ``H×W[×C]`` uint8, or a PIL image) -> uint8 ``H×W×3``.
+    Greyscale and alpha are converted with a note; anything else is a ``ValueError`` (float
+    arrays too: whether they mean ``[0, 1]`` or ``[0, 255]`` is anyone's guess)."""
+    if isinstance(image, np.ndarray):
+        arr, msg = rgb_from_array(image)
+    elif hasattr(image, "mode") and hasattr(image, "convert"):
+        arr, msg = rgb_from_pil(image)
+    else:
+        raise ValueError(f"cannot compress an object of type {type(image).__name__}")
+    note(msg)
+    return arr
+
+
+class CodecEngine:
+    """A frozen image codec as numpy arrays: compress, decompress, reconstruct.
+
+    Build one with :meth:`load` (a saved model, no PyTorch), :func:`shvq.image.zoo.load_engine`
+    (a shipped model by name) or :meth:`shvq.image.model.ImageCodec.engine` (a PyTorch model).
+
+    Attributes:
+        config: the architecture.
+        content_hash: the model's 8-byte content hash (what files name).
+        tile_size: tile side in latent positions (:data:`shvq.image.tiling.TILE`); only memory
+            and speed depend on it.
+    """
+
+    def __init__(self, config: ImageCodecConfig, state: Mapping[str, np.ndarray], content_hash: bytes | None = None):
+        self.config = config
+        self.content_hash = model_hash(state) if content_hash is None else content_hash
+        k = config.kernel
+        self.analysis = _prepare(state, "analysis", False, k)
+        self.synthesis = _prepare(state, "synthesis", True, k)
+        _check_chain(self.analysis, 3, config.latent_channels, "the analysis transform")
+        _check_chain(self.synthesis, config.latent_channels, 3, "the synthesis transform")
+        if "quantizer.free_centers" not in state or "entropy.tables" not in state:
+            raise FormatError("the weights lack the codebook or the entropy tables")
+        centers = np.asarray(state["quantizer.free_centers"], dtype=np.float32)
+        if centers.shape != (config.num_centers, config.vector_dim):
+            raise FormatError(f"codebook of shape {centers.shape}, expected {(config.num_centers, config.vector_dim)}")
+        self.centers = np.ascontiguousarray(centers)
+        tables = np.asarray(state["entropy.tables"], dtype=np.int64)
+        rows = 1 if config.shared_histogram else config.num_groups
+        if tables.shape != (rows, config.num_centers):
+            raise FormatError(f"entropy tables of shape {tables.shape}, expected {(rows, config.num_centers)}")
+        self.frozen = bool(np.asarray(state.get("entropy.frozen", False)))
+        self.tables = np.repeat(tables, config.num_groups, axis=0) if config.shared_histogram else tables
+        self.tile_size: int = tiling.TILE
+        self.halo: int = tiling.halo_for(k, STRIDE)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, stem: str | os.PathLike[str], *, check_hash: bool = True) -> tuple[CodecEngine, dict[str, Any]]:
+        """A saved model (``STEM.json`` + ``STEM.safetensors``, see :mod:`shvq.image.checkpoint`)
+        -> ``(engine, meta)``, without PyTorch. Raises :class:`FormatError` for malformed files or
+        a content hash that does not match."""
+        from safetensors.numpy import load as st_load
+
+        from shvq.image.checkpoint import read_weights
+
+        meta, state, digest = read_weights(stem, st_load, check_hash=check_hash)
+        stem = Path(stem)
+        weights = stem.with_suffix(".safetensors")
+        try:
+            config = ImageCodecConfig.from_dict(meta["config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{stem.with_suffix('.json')}: bad config ({exc})") from None
+        try:
+            return cls(config, state, digest), meta
+        except FormatError as exc:
+            raise FormatError(f"{weights}: weights do not fit the config: {exc}") from None
+
+    # --------------------------------------------------------------- transforms
+    def latent(self, pixels: np.ndarray) -> np.ndarray:
+        """``H×W×3`` pixels (uint8, or float in ``[0, 1]``) -> float64 latent ``h×w×M``
+        (``h = ⌈H/16⌉``, ``w = ⌈W/16⌉``), tile by tile."""
+        height, width = pixels.shape[:2]
+        ph, pw = padded_size(height, width)
+        padded = np.pad(pixels, ((0, ph - height), (0, pw - width), (0, 0)), mode="edge")
+        rows, cols = ph // STRIDE, pw // STRIDE
+        out = np.empty((rows, cols, self.config.latent_channels))
+        for r, c in tiling.grid(rows, cols, self.tile_size, self.halo):
+            px = padded[r.lo * STRIDE : r.hi * STRIDE, c.lo * STRIDE : c.hi * STRIDE]
+            x = px.astype(np.float32)  # float inputs are taken at float32 precision, as the model takes them
+            if px.dtype == np.uint8:
+                x /= np.float32(255.0)
+            x = x.astype(np.float64)
+            x -= 0.5
+            y = run(self.analysis, x)
+            out[r.start : r.stop, c.start : c.stop] = y[r.start - r.lo : r.stop - r.lo, c.start - c.lo : c.stop - c.lo]
+        return out
+
+    def symbols_from_latent(self, latent: np.ndarray) -> np.ndarray:
+        """Float latent ``h×w×M`` -> int64 symbols ``(G, h·w)`` (group-major, row-major positions)."""
+        g, d = self.config.num_groups, self.config.vector_dim
+        z = latent.astype(np.float32).reshape(-1, g, d).transpose(1, 0, 2).reshape(-1, d)
+        return nearest_symbols(z, self.centers).reshape(g, -1)
+
+    def latent_from_symbols(self, symbols: np.ndarray, rows: int, cols: int) -> np.ndarray:
+        """Symbols ``(G, rows·cols)`` -> float64 quantized latent ``rows×cols×M`` (centers looked up)."""
+        s = np.asarray(symbols, dtype=np.int64)
+        if s.size and (int(s.min()) < 0 or int(s.max()) >= self.config.num_centers):
+            raise FormatError("symbol out of range for this codebook")
+        g, d = self.config.num_groups, self.config.vector_dim
+        vec = self.centers[s]  # G × S × d
+        return vec.transpose(1, 0, 2).reshape(rows, cols, g * d).astype(np.float64)
+
+    def synthesise(self, latent: np.ndarray, height: int, width: int, *, as_float: bool = False) -> np.ndarray:
+        """Quantized latent ``h×w×M`` -> ``height×width×3`` pixels, tile by tile: uint8
+        (``round(clip(x, 0, 1)·255)``, half to even) or, with ``as_float``, the float64
+        reconstruction (``[0, 1]`` scale, unclamped)."""
+        rows, cols = latent.shape[:2]
+        if (rows, cols) != (-(-height // STRIDE), -(-width // STRIDE)):
+            raise ValueError(f"a {rows}×{cols} latent does not decode to a {height}×{width} image")
+        out = np.empty((height, width, 3), dtype=np.float64 if as_float else np.uint8)
+        for r, c in tiling.grid(rows, cols, self.tile_size, self.halo):
+            x = run(self.synthesis, latent[r.lo : r.hi, c.lo : c.hi])
+            top, left = r.start * STRIDE, c.start * STRIDE
+            bottom, right = min(r.stop * STRIDE, height), min(c.stop * STRIDE, width)
+            oy, ox = r.lo * STRIDE, c.lo * STRIDE
+            tile = x[top - oy : bottom - oy, left - ox : right - ox]
+            tile += 0.5
+            out[top:bottom, left:right] = tile if as_float else to_uint8(tile)
+        return out
+
+    # -------------------------------------------------------------------- files
+    def _check_frozen(self) -> None:
+        if not self.frozen:
+            raise NotFrozenError("the image codec's entropy model is not frozen: call model.freeze() first")
+
+    def symbols(self, image: Any) -> tuple[np.ndarray, int, int]:
+        """Hard symbols of one image: (int64 ``(G, h·w)``, H, W)."""
+        px = pixels_from_image(image)
+        return self.symbols_from_latent(self.latent(px)), px.shape[0], px.shape[1]
+
+    def encode_symbols(self, symbols: np.ndarray, height: int, width: int) -> bytes:
+        """Symbols ``(G, h·w)`` of a ``height×width`` image -> ``.shvq`` bytes."""
+        self._check_frozen()
+        payload = ans.encode(symbols, self.tables, self.config.precision)
+        container = Container(
+            kind=PayloadKind.IMAGE,
+            shape=(height, width),
+            sections=(Section(SECTION_SYMBOLS, payload),),
+            model_hash=self.content_hash,
+            precision=self.config.precision,
+        )
+        return container.to_bytes()
+
+    def compress(self, image: Any) -> bytes:
+        """One 8-bit image (uint8 ``H×W[×C]`` array or PIL image) -> ``.shvq`` bytes. Raises :class:`NotFrozenError` for an unfrozen model."""
+        self._check_frozen()
+        s, h, w = self.symbols(image)
+        return self.encode_symbols(s, h, w)
+
+    def estimated_bits(self, image: Any) -> float:
+        """Ideal code length in bits of the image's symbols under the frozen tables (no header)."""
+        from shvq.coding.tables import table_bits
+
+        self._check_frozen()
+        s, _, _ = self.symbols(image)
+        return float(np.take_along_axis(table_bits(self.tables, self.config.precision), s, axis=1).sum())
+
+    def read(self, data: bytes | Container) -> tuple[np.ndarray, int, int]:
+        """Check a ``.shvq`` file against this model and decode its symbols: (float64 quantized
+        latent ``h×w×M``, H, W). Raises :class:`~shvq.errors.ModelMismatchError` for a file of
+        another model and :class:`FormatError` for a malformed one."""
+        self._check_frozen()
+        payload, h, w = open_image_file(data, self.content_hash, self.config.precision)
+        ph, pw = padded_size(h, w)
+        rows, cols = ph // STRIDE, pw // STRIDE
+        count = rows * cols
+        if count > ans.MAX_SYMBOLS:
+            raise FormatError(f"bad symbol count {count}")
+        s = ans.decode(payload, self.tables, self.config.precision, count)
+        return self.latent_from_symbols(s, rows, cols), h, w
+
+    def decompress(self, data: bytes | Container) -> np.ndarray:
+        """``.shvq`` bytes -> uint8 ``H×W×3``."""
+        latent, h, w = self.read(data)
+        return self.synthesise(latent, h, w)
+
+    def decompress_float(self, data: bytes | Container) -> np.ndarray:
+        """``.shvq`` bytes -> float64 ``H×W×3`` reconstruction (``[0, 1]`` scale, unclamped)."""
+        latent, h, w = self.read(data)
+        return self.synthesise(latent, h, w, as_float=True)
+
+    def reconstruct(self, image: Any) -> np.ndarray:
+        """What the image's file decodes to (uint8 ``H×W×3``), without entropy coding."""
+        px = pixels_from_image(image)
+        h, w = px.shape[:2]
+        latent = self.latent(px)
+        s = self.symbols_from_latent(latent)
+        del latent
+        return self.synthesise(self.latent_from_symbols(s, -(-h // STRIDE), -(-w // STRIDE)), h, w)
+
+    def num_symbols(self, height: int, width: int) -> int:
+        """Latent symbols a ``height×width`` image produces (all groups)."""
+        ph, pw = padded_size(height, width)
+        return self.config.num_groups * (ph // STRIDE) * (pw // STRIDE)
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """Float pixels in ``[0, 1]`` -> uint8: ``round(clip(x, 0, 1) · 255)``, half to even."""
+    return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+__all__ = ["CHUNK_ELEMENTS", "CodecEngine", "conv_down", "conv_up", "gdn", "nearest_symbols", "pixels_from_image", "softplus", "to_uint8"]
