@@ -5,11 +5,11 @@
 1. Makes a photo-like ``width×height`` PNG: a mosaic of 750×500 crops of the validation photos
    (``../shared/data/images/val``, at their own resolution, so the detail is a real photo's; portrait
    ones turned, every other copy mirrored), or a synthetic picture if they are absent.
-2. Compresses it in a fresh process (``load_image`` + ``codec.compress`` + file write, as
-   ``shvq compress`` does), then decompresses it in another (file read + ``codec.decompress``);
-   each child reports its wall time and its peak resident memory (``ru_maxrss``, which includes
-   the ~0.3 GB of the Python interpreter, PyTorch and the model). Real bpp from the file size,
-   PSNR of the decoded image against the PNG.
+2. Compresses it in a fresh process (``load_image`` + ``engine.compress`` + file write, as
+   ``shvq compress`` does: the numpy engine, no PyTorch), then decompresses it in another (file
+   read + ``engine.decompress``); each child reports its wall time and its peak resident memory
+   (``ru_maxrss``, which includes the Python interpreter, numpy and the model). Real bpp from the
+   file size, PSNR of the decoded image against the PNG.
 3. Tiled against untiled on a small image: a 768×512 val photo (one tile at the default size)
    decoded with the default and with a forced tile size of 8 latent positions (6×4 tiles): the
    PSNR of both, and whether files and pixels are identical.
@@ -36,11 +36,9 @@ MEMORY_LIMIT_GB = 3.0
 CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
-import torch
-torch.set_num_threads(int(sys.argv[2]))
 from shvq.fileio import write_atomic
 from shvq.image import zoo
-codec = zoo.load_entry(zoo.entry(sys.argv[3] or None))
+codec = zoo.load_engine_entry(zoo.entry(sys.argv[3] or None))
 t1 = time.perf_counter()
 if sys.argv[1] == "compress":
     from shvq.image.convert import load_image
@@ -57,6 +55,7 @@ else:
     t3 = time.perf_counter()
     np.save(sys.argv[5], rgb)
 t4 = time.perf_counter()
+assert "torch" not in sys.modules
 print(json.dumps({"startup_s": t1 - t0, "io_s": (t2 - t1) + (t4 - t3), "codec_s": t3 - t2, "total_s": t4 - t0,
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -96,7 +95,7 @@ def photo_mosaic(width: int, height: int) -> tuple[np.ndarray, str]:
 
 
 def run_child(verb: str, threads: int, model: str, src: Path, dst: Path) -> dict[str, Any]:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", CHILD, verb, str(threads), model, str(src), str(dst)],
                        env=env, capture_output=True, text=True)
@@ -122,7 +121,7 @@ def small_image_check(model_name: str, tile: int) -> dict[str, Any]:
         name = photos[0].name
     else:
         rgb, name = photo_mosaic(768, 512)[0], "synthetic 768×512"
-    codec = zoo.load_entry(zoo.entry(model_name or None))
+    codec = zoo.load_engine_entry(zoo.entry(model_name or None))
     h, w = rgb.shape[:2]
     whole = codec.compress(rgb)
     whole_px = codec.decompress(whole)
@@ -145,18 +144,15 @@ def main() -> None:
     ap.add_argument("--model", default="", help="shipped model (default: the CLI's default)")
     ap.add_argument("--width", type=int, default=6000)
     ap.add_argument("--height", type=int, default=4000)
-    ap.add_argument("--threads", type=int, default=1, help="torch / OpenMP threads of the child processes")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS / OpenMP threads of the child processes")
     ap.add_argument("--small-tile", type=int, default=8, help="forced tile size for the small-image check")
     args = ap.parse_args()
 
-    import torch
-
-    torch.set_num_threads(args.threads)
     from shvq.eval.metrics import psnr
     from shvq.image import tiling, zoo
 
     entry = zoo.entry(args.model or None)
-    model, halo = entry.name, zoo.load_entry(entry).halo
+    model, halo = entry.name, zoo.load_engine_entry(entry).halo
     with tempfile.TemporaryDirectory(prefix="shvq-big-") as tmp_name:
         tmp = Path(tmp_name)
         rgb, what = photo_mosaic(args.width, args.height)

@@ -1,64 +1,80 @@
 """Speed of ``shvq compress`` / ``shvq decompress`` per stage, beside Pillow JPEG and WebP.
 
     python benchmarks/bench_codec.py [--image PHOTO.png] [--model mse-3] [--repeats 7] [--cli-runs 5]
-                                     [--device cpu|cuda|cuda:N]
+                                     [--threads N] [--device cpu|cuda|cuda:N]
 
 On one 768×512 photo (default: the first image of ``../shared/data/images/val``, else
 scikit-image's ``astronaut`` resized to 768×512) it times, in one process, every stage the two
-commands run, in the order they run them (``shvq.image.cli``):
+commands run, in the order they run them (``shvq.image.cli``, which uses the numpy engine
+``shvq.image.engine``):
 
-* compress: model load (zoo lookup, safetensors read, build, hash check), PNG read, analysis
-  transform (tensor conversion + ``encode_latent``), quantize (``quantize_symbols``), entropy
-  coding (``HistogramEntropyModel.compress``), container (content hash + ``Container.to_bytes``),
-  file write;
+* compress: model load (zoo lookup, safetensors read, layer preparation, hash check), PNG read,
+  analysis transform (``CodecEngine.latent``), quantize (``symbols_from_latent``), entropy coding
+  (``ans.encode``), container (``Container.to_bytes``), file write;
 * decompress: file read + container parse, model load (by the file's hash), entropy decoding,
-  dequantize (center look-up), synthesis transform, to uint8, PNG write (encode + file write);
+  dequantize (center look-up), synthesis transform + to uint8 (``synthesise``, tile by tile),
+  PNG write (encode + file write);
 
-and the in-process totals with a loaded model, ``codec.compress(rgb)`` and
-``codec.decompress(data)``, beside Pillow's JPEG (quality 75) and WebP (quality 80) encode and
-decode of the same pixels. All timed functions run alternately in each repeat; medians. Last,
-the CLI cold start: wall time of ``python -m shvq compress`` / ``decompress`` in fresh processes
-(median of ``--cli-runs``; ``--threads N`` sets ``OMP_NUM_THREADS=N`` for them), with
-``python -c "import torch"`` as the floor no PyTorch tool goes below. Where the codec runs its
-transforms under ``reproducible_cpu`` (oneDNN off), the two transforms are also timed with
-oneDNN on, for reference only (those floats depend on the thread count). The decoded pixels of the staged path are checked to equal ``codec.decompress``'s.
+and the in-process totals with a loaded engine, ``engine.compress(rgb)`` and
+``engine.decompress(data)``, beside Pillow's JPEG (quality 75) and WebP (quality 80) encode and
+decode of the same pixels, and, as the baseline, the transforms the codec ran before the engine
+(PyTorch float32, native convolutions). All timed functions run alternately in each repeat;
+medians. Last, the CLI cold start: wall time of ``python -m shvq compress`` / ``decompress`` in
+fresh processes (median of ``--cli-runs``), with ``python -c "import torch"`` for comparison.
 
-``--device cuda`` (or ``cuda:N``) adds one in-process row: ``codec.compress(rgb)`` with the model
-on that GPU (the analysis transform there; uint8 upload and the bytes' return included), with
-the card's name in the header, and a CLI row ``python -m shvq compress --device ...``. Decoding
-always runs on the CPU (``shvq decompress`` has no device), so every decode row stays a CPU
-figure; the GPU-made file is checked to decode on the CPU to the GPU model's ``reconstruct``.
-``--cli-runs 0`` skips the cold-start section.
+``--threads N`` sets ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` (read when numpy loads, so set
+here before any import) and PyTorch's thread count, in process and for the CLI runs.
+
+``--device cuda`` (or ``cuda:N``) adds one in-process row: ``codec.compress(rgb)`` with the
+PyTorch model on that GPU (the float64 analysis transform there; upload and the bytes' return
+included), with the card's name in the header, and a CLI row ``python -m shvq compress --device
+...``. Decoding always runs in the CPU engine; the GPU-made file is checked to decode to the GPU
+model's ``reconstruct``. ``--cli-runs 0`` skips the cold-start section.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-import json
 import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-import torch
-from PIL import Image
 
-from shvq.coding.container import Container, PayloadKind, Section, read_container
-from shvq.device import device_name, resolve_device
-from shvq.fileio import write_atomic
-from shvq.image import model as model_module
-from shvq.image import zoo
-from shvq.image.convert import encode_png, load_image
-from shvq.image.model import SECTION_SYMBOLS, STRIDE, image_to_tensor, padded_size, to_uint8
+def _threads_from_argv() -> str | None:
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return None
+
+
+_T = _threads_from_argv()
+if _T and _T != "0":  # before numpy is imported: OpenBLAS reads these once
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = _T
+
+import argparse  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from shvq.coding import ans  # noqa: E402
+from shvq.coding.container import Container, PayloadKind, Section, read_container  # noqa: E402
+from shvq.device import device_name, resolve_device  # noqa: E402
+from shvq.fileio import write_atomic  # noqa: E402
+from shvq.image import zoo  # noqa: E402
+from shvq.image.convert import encode_png, load_image  # noqa: E402
+from shvq.image.fileformat import SECTION_SYMBOLS, STRIDE, padded_size  # noqa: E402
+from shvq.image.model import image_to_tensor, reproducible_cpu  # noqa: E402
 
 VAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "val"
 
@@ -77,12 +93,6 @@ def default_image(tmp: Path) -> Path:
     return out
 
 
-def transform_context() -> contextlib.AbstractContextManager[None]:
-    """The context the codec runs its transforms in (``reproducible_cpu`` where the codec has it)."""
-    factory = getattr(model_module, "reproducible_cpu", None)
-    return factory() if factory is not None else contextlib.nullcontext()
-
-
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     r = fn()
@@ -96,7 +106,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--cli-runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0,
-                    help="torch threads in-process, and OMP_NUM_THREADS for the CLI runs (0: PyTorch's default)")
+                    help="BLAS and PyTorch threads, in process and for the CLI runs (0: the libraries' defaults)")
     ap.add_argument("--json", help="also write the figures as JSON to this file")
     ap.add_argument("--device", default="cpu",
                     help="also time the in-process encode on this device: cpu (default: nothing extra), cuda or cuda:N")
@@ -110,7 +120,8 @@ def main() -> None:
     src = Path(args.image) if args.image else default_image(tmp)
     shvq_path, png_path = tmp / "out.shvq", tmp / "out.png"
     e = zoo.entry(args.model)
-    codec = zoo.load_entry(e)
+    engine = zoo.load_engine_entry(e)
+    torch_model = zoo.load_entry(e)
     gpu_codec = zoo.load_entry(e).to(dev) if dev.type != "cpu" else None
     rgb, _ = load_image(src)
     h, w = rgb.shape[:2]
@@ -134,21 +145,15 @@ def main() -> None:
             return r
 
         # ---- compress, stage by stage (what shvq.image.cli._cmd_compress runs)
-        model = stage(enc, "model load", lambda: zoo.load_entry(zoo.entry(args.model)))
+        eng = stage(enc, "model load", lambda: zoo.load_engine_entry(zoo.entry(args.model)))
         img = stage(enc, "PNG read", lambda: load_image(src)[0])
-
-        def analysis() -> torch.Tensor:
-            with torch.no_grad(), transform_context():
-                return model.encode_latent(image_to_tensor(img))
-
-        y = stage(enc, "analysis transform", analysis)
-        sym = stage(enc, "quantize", lambda: model.quantizer.quantize_symbols(y))
-        s = sym[0].reshape(sym.shape[1], -1).numpy()
-        payload = stage(enc, "entropy coding", lambda: model.entropy.compress(s))
+        y = stage(enc, "analysis transform", lambda: eng.latent(img))
+        s = stage(enc, "quantize", lambda: eng.symbols_from_latent(y))
+        payload = stage(enc, "entropy coding", lambda: ans.encode(s, eng.tables, eng.config.precision))
 
         def container() -> bytes:
             c = Container(kind=PayloadKind.IMAGE, shape=(h, w), sections=(Section(SECTION_SYMBOLS, payload),),
-                          model_hash=model.content_hash(), precision=model.config.precision)
+                          model_hash=eng.content_hash, precision=eng.config.precision)
             return c.to_bytes()
 
         data = stage(enc, "container", container)
@@ -156,33 +161,25 @@ def main() -> None:
 
         # ---- decompress, stage by stage (what shvq.image.cli._cmd_decompress runs)
         cont = stage(dec, "file read + parse", lambda: read_container(shvq_path))
-        model2 = stage(dec, "model load", lambda: zoo.load_entry(zoo.entry(content_hash=cont.model_hash)))
+        eng2 = stage(dec, "model load", lambda: zoo.load_engine_entry(zoo.entry(content_hash=cont.model_hash)))
         ph, pw = padded_size(h, w)
         lh, lw = ph // STRIDE, pw // STRIDE
-        s2 = stage(dec, "entropy decoding", lambda: model2.entropy.decompress(cont.section(SECTION_SYMBOLS), lh * lw))
-        g = model2.config.num_groups
-
-        def dequant() -> torch.Tensor:
-            sy = torch.from_numpy(s2.astype(np.int64)).reshape(1, g, lh, lw)
-            return model2.quantizer.dequantize(sy, (1, model2.config.latent_channels, lh, lw))
-
-        y_hat = stage(dec, "dequantize", dequant)
-
-        def synthesis() -> torch.Tensor:
-            with torch.no_grad(), transform_context():
-                return model2.decode_latent(y_hat, h, w)
-
-        x_hat = stage(dec, "synthesis transform", synthesis)
-        out = stage(dec, "to uint8", lambda: to_uint8(x_hat))
-        if hasattr(model_module, "reproducible_cpu"):
-            with torch.no_grad():
-                stage(ref, "analysis transform, oneDNN on", lambda: model.encode_latent(image_to_tensor(img)))
-                stage(ref, "synthesis transform, oneDNN on", lambda: model2.decode_latent(y_hat, h, w))
+        s2 = stage(dec, "entropy decoding",
+                   lambda: ans.decode(cont.section(SECTION_SYMBOLS), eng2.tables, eng2.config.precision, lh * lw))
+        y_hat = stage(dec, "dequantize", lambda: eng2.latent_from_symbols(s2, lh, lw))
+        out = stage(dec, "synthesis transform + to uint8", lambda: eng2.synthesise(y_hat, h, w))
         stage(dec, "PNG write", lambda: write_atomic(png_path, encode_png(out), overwrite=True))
 
-        # ---- in-process totals with a loaded model, and the classical codecs
-        data_full = stage(tot, "shvq encode (codec.compress)", lambda: codec.compress(rgb))
-        out_full = stage(tot, "shvq decode (codec.decompress)", lambda: codec.decompress(data_full))
+        # ---- the baseline: the codec's transforms before the engine (PyTorch float32, native convolutions)
+        with torch.no_grad(), reproducible_cpu():
+            y32 = stage(ref, "analysis, PyTorch float32", lambda: torch_model.encode_latent(image_to_tensor(img)))
+            yq = torch.from_numpy(y_hat.astype(np.float32)).permute(2, 0, 1)[None]
+            stage(ref, "synthesis, PyTorch float32", lambda: torch_model.decode_latent(yq, h, w))
+        del y32
+
+        # ---- in-process totals with a loaded engine, and the classical codecs
+        data_full = stage(tot, "shvq encode (engine.compress)", lambda: engine.compress(rgb))
+        out_full = stage(tot, "shvq decode (engine.decompress)", lambda: engine.decompress(data_full))
         if rep == 0:
             assert data_full == data, "staged and one-call compress must write the same bytes"
             assert np.array_equal(out_full, out), "staged and one-call decompress must give the same pixels"
@@ -190,7 +187,7 @@ def main() -> None:
         if gpu_codec is not None:
             data_gpu = stage(tot, gpu_row, lambda: gpu_codec.compress(rgb))
             if rep == 0:
-                assert np.array_equal(codec.decompress(data_gpu), gpu_codec.reconstruct(rgb)), \
+                assert np.array_equal(engine.decompress(data_gpu), gpu_codec.reconstruct(rgb)), \
                     "a GPU-made file must decode on the CPU to the GPU model's reconstruct"
                 sizes["shvq_gpu"] = len(data_gpu)
                 sizes["gpu_bytes_equal_cpu"] = int(data_gpu == data_full)
@@ -211,8 +208,10 @@ def main() -> None:
         sizes["jpeg"], sizes["webp"] = len(jpg), len(webp)
 
     med = {k: statistics.median(v) for t in (enc, dec, tot, ref) for k, v in t.items()}
-    print(f"{src.name} {w}x{h}, model {e.name} ({e.content_hash}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; medians of {args.repeats} rounds, all functions alternating")
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"{src.name} {w}x{h}, model {e.name} ({e.content_hash}), numpy {np.__version__} (BLAS threads: {blas}), "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads); medians of {args.repeats} rounds, "
+          "all functions alternating")
     if gpu_codec is not None:
         print(f"encode device {device_name(dev)}: file {sizes['shvq_gpu']} B, "
               f"{'the same bytes as' if sizes['gpu_bytes_equal_cpu'] else 'other bytes than'} the CPU encode; "
@@ -223,26 +222,23 @@ def main() -> None:
         total = sum(med[k] for k in table)
         print(f"{title} stages:")
         for k in table:
-            print(f"  {k:<32} {med[k] * 1e3:8.1f} ms  {100 * med[k] / total:5.1f} %")
-        print(f"  {'sum of stages':<32} {total * 1e3:8.1f} ms")
+            print(f"  {k:<34} {med[k] * 1e3:8.1f} ms  {100 * med[k] / total:5.1f} %")
+        print(f"  {'sum of stages':<34} {total * 1e3:8.1f} ms")
     print("in-process totals (model loaded, uint8 array <-> bytes):")
     for k in tot:
-        print(f"  {k:<32} {med[k] * 1e3:8.1f} ms")
-
-    if ref:
-        print("for reference, not what the codec runs (floats depend on the thread count):")
-        for k in ref:
-            print(f"  {k:<32} {med[k] * 1e3:8.1f} ms")
+        print(f"  {k:<34} {med[k] * 1e3:8.1f} ms")
+    print("baseline: the transforms as the codec ran them before the engine (same process):")
+    for k in ref:
+        print(f"  {k:<34} {med[k] * 1e3:8.1f} ms")
+    print(f"  engine / baseline: analysis {med['analysis transform'] / med['analysis, PyTorch float32']:.2f}x, "
+          f"synthesis {med['synthesis transform + to uint8'] / med['synthesis, PyTorch float32']:.2f}x")
 
     # ---- CLI cold start
     py = sys.executable
     env = dict(os.environ)
-    if args.threads:
-        env["OMP_NUM_THREADS"] = str(args.threads)
     cmds = {
-        "python -c 'import torch' (floor)": [py, "-c", "import torch"],
-        "python -m shvq compress": [py, "-m", "shvq", "compress", str(src), "-o", str(shvq_path), "--force",
-                                    "--device", "cpu"],
+        "python -c 'import torch'": [py, "-c", "import torch"],
+        "python -m shvq compress": [py, "-m", "shvq", "compress", str(src), "-o", str(shvq_path), "--force"],
         "python -m shvq decompress": [py, "-m", "shvq", "decompress", str(shvq_path), "-o", str(png_path), "--force"],
     }
     if gpu_codec is not None:
@@ -260,16 +256,16 @@ def main() -> None:
             assert np.array_equal(np.asarray(im), out), "CLI decompress must give the same pixels"
         print(f"CLI cold start (fresh process, wall time, median of {args.cli_runs}):")
         for k, v in cli.items():
-            print(f"  {k:<32} {statistics.median(v) * 1e3:8.1f} ms")
+            print(f"  {k:<34} {statistics.median(v) * 1e3:8.1f} ms")
     print("targets: encode <= 500 ms and decode <= 500 ms in-process, CLI cold start <= 1500 ms")
     shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"name": "bench_codec", "image": src.name, "model": e.name, "repeats": args.repeats,
                        "encode_device": device_name(dev),
-                       "threads": torch.get_num_threads(), "sizes": sizes,
+                       "threads": torch.get_num_threads(), "blas_threads": blas, "sizes": sizes,
                        "compress_stages_s": {k: med[k] for k in enc}, "decompress_stages_s": {k: med[k] for k in dec},
-                       "totals_s": {k: med[k] for k in tot},
+                       "totals_s": {k: med[k] for k in tot}, "baseline_s": {k: med[k] for k in ref},
                        "cli_s": {k: statistics.median(v) for k, v in cli.items()}}, f, indent=2)
 
 

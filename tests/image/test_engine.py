@@ -54,10 +54,10 @@ def test_conv_up_matches_torch(kernel: int, h: int, w: int) -> None:
     x = rng.standard_normal((h, w, 6))
     conv = torch.nn.ConvTranspose2d(6, 4, kernel, stride=2, padding=kernel // 2, output_padding=1)
     layer = eng_mod._prepare({"t.0.weight": conv.weight.detach().numpy(), "t.0.bias": conv.bias.detach().numpy()}, "t", True, kernel)[0]
-    got = eng_mod.conv_up(x, layer)
+    got = eng_mod.conv_up(np.ascontiguousarray(x.transpose(0, 2, 1)), layer)  # rows × channels × columns
     ref = F.conv_transpose2d(_nchw(x), conv.weight.double(), conv.bias.double(), stride=2, padding=kernel // 2, output_padding=1)
-    assert got.shape == (2 * h, 2 * w, 4)
-    assert np.abs(got - _hwc(ref)).max() <= 1e-12
+    assert got.shape == (2 * h, 4, 2 * w)
+    assert np.abs(got.transpose(0, 2, 1) - _hwc(ref)).max() <= 1e-12
 
 
 def test_chunked_columns_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,9 +82,11 @@ def test_gdn_matches_torch(inverse: bool) -> None:
          "t.2.weight": np.zeros((6, 6, 3, 3), np.float32), "t.2.bias": np.zeros(6, np.float32)},
         "t", inverse, 3,
     )[1]
-    x = np.random.default_rng(1).standard_normal((5, 4, 6))
+    x = np.random.default_rng(1).standard_normal((9, 4, 6))  # more rows than GDN_ROWS
     ref = _hwc(g(_nchw(x)).detach())
-    assert np.abs(eng_mod.gdn(x.copy(), layer) - ref).max() <= 1e-12
+    assert np.abs(eng_mod.gdn(x.copy(), layer, channels_last=True) - ref).max() <= 1e-12
+    rows_first = np.ascontiguousarray(x.transpose(0, 2, 1))
+    assert np.abs(eng_mod.gdn(rows_first, layer, channels_last=False).transpose(0, 2, 1) - ref).max() <= 1e-12
 
 
 @settings(max_examples=60, deadline=None)
@@ -115,7 +117,10 @@ def test_run_float64_matches_the_engine_transforms() -> None:
     eng = model.engine()
     with torch.no_grad():
         ref = _hwc(run_float64(model.analysis, _nchw(x)))
-    assert np.abs(eng_mod.run(eng.analysis, x.copy()) - ref).max() <= 1e-12
+        lat = np.random.default_rng(3).standard_normal((3, 2, 4))
+        ref_s = _hwc(run_float64(model.synthesis, _nchw(lat)))
+    assert np.abs(eng_mod.analyse_tile(eng.analysis, x.copy()) - ref).max() <= 1e-12
+    assert np.abs(eng_mod.synthesise_tile(eng.synthesis, lat) - ref_s).max() <= 1e-12
 
 
 # ---------------------------------------------------------------------- the codec

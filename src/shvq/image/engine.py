@@ -30,7 +30,7 @@ Numerics, in order (everything float64 unless said):
 * synthesis: float32 centers widened to float64, four stride-2 transposed convolutions with
   inverse GDN between them, ``+ 0.5``, cropped, then ``round(clip(x, 0, 1) · 255)`` half-to-even.
 
-Convolutions are matrix products over column buffers built a few rows at a time (at most
+Convolutions are matrix products over a few rows at a time (column buffers of at most
 :data:`CHUNK_ELEMENTS` numbers), and big images go tile by tile (:mod:`shvq.image.tiling`, same
 halo argument), so memory stays bounded: a 24-MPix photo needs well under 1 GB.
 """
@@ -72,8 +72,9 @@ def softplus(x: np.ndarray) -> np.ndarray:
 class _Conv:
     """A prepared stride-2 convolution (``up=False``) or transposed convolution (``up=True``).
 
-    ``matrix``: float64 ``(k·k·Cin, Cout)`` for a convolution, ``(Cin, k·k·Cout)`` for a transposed
-    one, laid out to match the column buffers below."""
+    ``matrix``: float64; ``(k·k·Cin, Cout)`` for a convolution (rows in the column buffer's
+    ``(ky, kx, cin)`` order), ``(k, k·Cout, Cin)`` for a transposed one (``[ky]`` maps an input
+    row to the ``(kx, cout)`` contributions of kernel row ``ky``)."""
 
     up: bool
     matrix: np.ndarray
@@ -85,12 +86,19 @@ class _Conv:
 
 @dataclass(frozen=True)
 class _GDN:
-    """A prepared GDN (``inverse=False``) or inverse GDN: ``gamma_t`` is ``γᵀ``, float64 ``C×C``."""
+    """A prepared GDN (``inverse=False``) or inverse GDN: ``beta`` ``(C,)``, ``gamma`` ``C×C``
+    (``norm_i = beta_i + Σ_j gamma_ij x_j²``), float64."""
 
     inverse: bool
     beta: np.ndarray
-    gamma_t: np.ndarray
+    gamma: np.ndarray
 
+
+# The analysis runs channels-last (H×W×C): a strided column-buffer view feeds one matrix product
+# per row block. The synthesis runs row-major with channels in the middle (H×C×W): each input row
+# is multiplied by the taps of one kernel row at a time and the products are added, as whole
+# contiguous rows, into four output phases (even/odd rows × even/odd columns) that are
+# interleaved at the end. Both layouts were chosen by measurement (benchmarks/bench_codec.py).
 
 def conv_down(x: np.ndarray, layer: _Conv) -> np.ndarray:
     """Stride-2 convolution, padding ``k // 2``: float64 ``H×W×Cin -> ⌈H/2⌉×⌈W/2⌉×Cout``."""
@@ -114,45 +122,74 @@ def conv_down(x: np.ndarray, layer: _Conv) -> np.ndarray:
 
 def conv_up(x: np.ndarray, layer: _Conv) -> np.ndarray:
     """Stride-2 transposed convolution, padding ``k // 2``, output padding 1: float64
-    ``H×W×Cin -> 2H×2W×Cout``. Each input row block is multiplied by all ``k·k`` taps at once and
-    the products are added into the output tap by tap (a fixed order)."""
-    h, w, c = x.shape
+    ``H×Cin×W -> 2H×Cout×2W`` (rows, channels, columns).
+
+    Output row ``2i + ky`` and column ``2j + kx`` (before cropping ``k // 2``) receive input
+    ``(i, j)`` times tap ``(ky, kx)``. Phase ``(ky % 2, kx % 2)`` holds them at ``(i + ky // 2,
+    j + kx // 2)``: each product row, laid out ``Cout × W'`` with zero columns past ``W``, is added
+    as one contiguous run, shifted by ``kx // 2``; every sum is taken in the fixed order
+    ``i, ky, kx``."""
+    h, c, w = x.shape
     k, p, co = layer.kernel, layer.kernel // 2, layer.out_channels
-    full = np.zeros((2 * h + k, 2 * w + k, co))
-    rows = max(1, CHUNK_ELEMENTS // (w * k * k * co))
-    for i0 in range(0, h, rows):
-        i1 = min(h, i0 + rows)
-        taps = (x[i0:i1].reshape(-1, c) @ layer.matrix).reshape(i1 - i0, w, k, k, co)
+    ext = (k - 1) // 2
+    wp = w + ext  # row width in the phases: the zero columns absorb the shifted tails
+    n = co * wp
+    phases = np.zeros((2, 2, h + ext, n + ext))
+    xrow = np.zeros((c, wp))
+    for i in range(h):
+        xrow[:, :w] = x[i]
         for ky in range(k):
+            taps = (layer.matrix[ky] @ xrow).reshape(k, n)
+            row = phases[ky % 2, :, i + ky // 2]
             for kx in range(k):
-                full[2 * i0 + ky : 2 * i1 + ky - 1 : 2, kx : kx + 2 * w - 1 : 2] += taps[:, :, ky, kx]
-    out = full[p : p + 2 * h, p : p + 2 * w]
-    out += layer.bias
+                dst = row[kx % 2, kx // 2 : kx // 2 + n]
+                np.add(dst, taps[kx], out=dst)
+    out = np.empty((2 * h, co, 2 * w))
+    for s in (0, 1):  # output row parity -> phase and offset (after cropping p)
+        r, q = (s + p) % 2, (s + p) // 2
+        for t in (0, 1):
+            rc, qc = (t + p) % 2, (t + p) // 2
+            out[s::2, :, t::2] = phases[r, rc, q : q + h, :n].reshape(h, co, wp)[:, :, qc : qc + w]
+    out += layer.bias.reshape(1, -1, 1)
     return out
 
 
-def gdn(x: np.ndarray, layer: _GDN) -> np.ndarray:
-    """GDN / inverse GDN over the channels of float64 ``H×W×C`` (in place; returns ``x``)."""
-    norm = (x * x) @ layer.gamma_t
-    norm += layer.beta
-    np.sqrt(norm, out=norm)
-    if layer.inverse:
-        x *= norm
-    else:
-        x /= norm
-    return x
+GDN_ROWS = 4
+"""GDN works on this many rows at a time (its temporaries stay in cache)."""
 
 
-def run(layers: list[_Conv | _GDN], x: np.ndarray) -> np.ndarray:
-    """Apply a prepared transform to float64 ``H×W×C``."""
-    for layer in layers:
-        if isinstance(layer, _GDN):
-            x = gdn(x, layer)
-        elif layer.up:
-            x = conv_up(x, layer)
+def gdn(x: np.ndarray, layer: _GDN, *, channels_last: bool) -> np.ndarray:
+    """GDN / inverse GDN, in place (returns ``x``): float64 ``H×W×C`` (``channels_last``) or
+    ``H×C×W``."""
+    for r0 in range(0, x.shape[0], GDN_ROWS):
+        xc = x[r0 : r0 + GDN_ROWS]
+        if channels_last:
+            norm = (xc * xc) @ layer.gamma.T
+            norm += layer.beta
         else:
-            x = conv_down(x, layer)
+            norm = np.matmul(layer.gamma, xc * xc)
+            norm += layer.beta.reshape(-1, 1)
+        np.sqrt(norm, out=norm)
+        if layer.inverse:
+            xc *= norm
+        else:
+            xc /= norm
     return x
+
+
+def analyse_tile(layers: list[_Conv | _GDN], x: np.ndarray) -> np.ndarray:
+    """The analysis transform on float64 ``H×W×3`` (``[-0.5, 0.5]`` scale) -> ``H/16×W/16×M``."""
+    for layer in layers:
+        x = gdn(x, layer, channels_last=True) if isinstance(layer, _GDN) else conv_down(x, layer)
+    return x
+
+
+def synthesise_tile(layers: list[_Conv | _GDN], latent: np.ndarray) -> np.ndarray:
+    """The synthesis transform on a float64 latent ``h×w×M`` -> ``16h×16w×3`` (no ``+ 0.5``)."""
+    x = np.ascontiguousarray(latent.transpose(0, 2, 1))
+    for layer in layers:
+        x = gdn(x, layer, channels_last=False) if isinstance(layer, _GDN) else conv_up(x, layer)
+    return x.transpose(0, 2, 1)
 
 
 def _prepare(state: Mapping[str, np.ndarray], prefix: str, up: bool, kernel: int) -> list[_Conv | _GDN]:
@@ -166,10 +203,10 @@ def _prepare(state: Mapping[str, np.ndarray], prefix: str, up: bool, kernel: int
             bias = np.asarray(state[f"{name}.bias"], dtype=np.float64)
             if wt.ndim != 4 or wt.shape[2:] != (kernel, kernel):
                 raise FormatError(f"{name}.weight has shape {wt.shape}, not a {kernel}×{kernel} convolution")
-            if up:  # ConvTranspose2d: Cin×Cout×k×k -> Cin × (k·k·Cout)
+            if up:  # ConvTranspose2d: Cin×Cout×ky×kx -> ky × (kx·Cout) × Cin
                 cin, cout = wt.shape[:2]
-                matrix = wt.transpose(0, 2, 3, 1).reshape(cin, kernel * kernel * cout)
-            else:  # Conv2d: Cout×Cin×k×k -> (k·k·Cin) × Cout
+                matrix = wt.transpose(2, 3, 1, 0).reshape(kernel, kernel * cout, cin)
+            else:  # Conv2d: Cout×Cin×ky×kx -> (ky·kx·Cin) × Cout
                 cout, cin = wt.shape[:2]
                 matrix = wt.transpose(2, 3, 1, 0).reshape(kernel * kernel * cin, cout)
             if bias.shape != (cout,):
@@ -178,9 +215,9 @@ def _prepare(state: Mapping[str, np.ndarray], prefix: str, up: bool, kernel: int
         elif f"{name}.beta_raw" in state:
             beta = softplus(state[f"{name}.beta_raw"]) + GDN_BETA_MIN
             gamma = softplus(state[f"{name}.gamma_raw"])
-            if gamma.shape != (beta.shape[0], beta.shape[0]):
+            if beta.ndim != 1 or gamma.shape != (beta.shape[0], beta.shape[0]):
                 raise FormatError(f"{name}: GDN parameters of shapes {beta.shape} and {gamma.shape}")
-            layers.append(_GDN(up, beta, np.ascontiguousarray(gamma.T)))
+            layers.append(_GDN(up, beta, np.ascontiguousarray(gamma)))
         else:
             break
         i += 1
@@ -305,7 +342,7 @@ class CodecEngine:
                 x /= np.float32(255.0)
             x = x.astype(np.float64)
             x -= 0.5
-            y = run(self.analysis, x)
+            y = analyse_tile(self.analysis, x)
             out[r.start : r.stop, c.start : c.stop] = y[r.start - r.lo : r.stop - r.lo, c.start - c.lo : c.stop - c.lo]
         return out
 
@@ -333,7 +370,7 @@ class CodecEngine:
             raise ValueError(f"a {rows}×{cols} latent does not decode to a {height}×{width} image")
         out = np.empty((height, width, 3), dtype=np.float64 if as_float else np.uint8)
         for r, c in tiling.grid(rows, cols, self.tile_size, self.halo):
-            x = run(self.synthesis, latent[r.lo : r.hi, c.lo : c.hi])
+            x = synthesise_tile(self.synthesis, latent[r.lo : r.hi, c.lo : c.hi])
             top, left = r.start * STRIDE, c.start * STRIDE
             bottom, right = min(r.stop * STRIDE, height), min(c.stop * STRIDE, width)
             oy, ox = r.lo * STRIDE, c.lo * STRIDE
@@ -423,4 +460,16 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-__all__ = ["CHUNK_ELEMENTS", "CodecEngine", "conv_down", "conv_up", "gdn", "nearest_symbols", "pixels_from_image", "softplus", "to_uint8"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "CodecEngine",
+    "analyse_tile",
+    "conv_down",
+    "conv_up",
+    "gdn",
+    "nearest_symbols",
+    "pixels_from_image",
+    "softplus",
+    "synthesise_tile",
+    "to_uint8",
+]
