@@ -174,7 +174,8 @@ def test_network_golden_file() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
 @needs_weights
 def test_gpu_encoded_file_decodes_on_cpu() -> None:
-    """A file encoded on the GPU decodes on the CPU, to the same pixels in every CPU decode."""
+    """A file encoded on the GPU is the CPU engine's file (float64 on both sides) and decodes on
+    the CPU to the same pixels in every CPU decode."""
     from shvq.image import zoo
 
     e = zoo.available()[0]
@@ -186,3 +187,4 @@ def test_gpu_encoded_file_decodes_on_cpu() -> None:
     b = _with_threads(2, lambda: zoo.load_entry(e).decompress(data))
     assert np.array_equal(a, b)
     assert a.shape == img.shape
+    assert data == zoo.load_engine_entry(e).compress(img)

@@ -322,15 +322,18 @@ class ImageCodec(nn.Module):
         return eng
 
     # --------------------------------------------------------------------- coding
-    @torch.no_grad()
     def symbols(self, image: Any) -> tuple[np.ndarray, int, int]:
         """Hard symbols of one image: (int64 ``(G, h·w)``, H, W). On the CPU the engine computes
         them; on a GPU the float64 analysis runs there, tile by tile."""
+        return self._symbols(image, None)
+
+    @torch.no_grad()
+    def _symbols(self, image: Any, engine: CodecEngine | None) -> tuple[np.ndarray, int, int]:
         x = image_to_pixels(image)
         h, w = int(x.shape[2]), int(x.shape[3])
         dev = module_device(self)
         if dev.type == "cpu":
-            eng = self.engine()
+            eng = engine or self.engine()
             return eng.symbols_from_latent(eng.latent(x[0].permute(1, 2, 0).numpy())), h, w
         with reproducible_cpu():
             y = self.encode_tiled(x.to(dev))
@@ -356,8 +359,9 @@ class ImageCodec(nn.Module):
         (``freeze()``).
         """
         self._check_frozen()
-        s, h, w = self.symbols(image)
-        return self.engine().encode_symbols(s, h, w)
+        eng = self.engine()
+        s, h, w = self._symbols(image, eng)
+        return eng.encode_symbols(s, h, w)
 
     @torch.no_grad()
     def decompress_tensor(self, data: bytes | Container) -> Tensor:
@@ -383,8 +387,8 @@ class ImageCodec(nn.Module):
         """Eval-mode reconstruction of one image as uint8 ``H×W×3``: what decoding its file gives
         (and what eval-mode :meth:`forward` gives after :func:`to_uint8`), computed without
         entropy coding. The analysis runs on the model's device, the synthesis in the engine."""
-        s, h, w = self.symbols(image)
         eng = self.engine()
+        s, h, w = self._symbols(image, eng)
         latent = eng.latent_from_symbols(s, -(-h // STRIDE), -(-w // STRIDE))
         return eng.synthesise(latent, h, w)
 
