@@ -10,7 +10,8 @@ from shvq.eval.codecs import Codec
 
 
 class ShvqCodec(Codec):
-    """shvq's learned image codec through its model zoo; the file names its model by hash."""
+    """shvq's learned image codec through its model zoo (the numpy engine, as ``shvq compress``
+    runs it); the file names its model by hash."""
 
     name: ClassVar[str] = "shvq"
     description: ClassVar[str] = "shvq learned image codec (soft-to-hard VQ), shipped models"
@@ -36,7 +37,7 @@ class ShvqCodec(Codec):
         from shvq.image import zoo
 
         if index not in self._models:
-            self._models[index] = zoo.load_entry(self._entries[index - 1])
+            self._models[index] = zoo.load_engine_entry(self._entries[index - 1])
         return self._models[index]
 
     def encode(self, image: np.ndarray, quality: float) -> bytes:
