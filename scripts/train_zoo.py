@@ -47,7 +47,7 @@ STAGES = [
     {"name": "mse-q6", "install_as": "mse-5", "quality": 5, "beta": 0.4, "steps": 3000, "init_from": "mse-q5", "lr": 5e-4, "seed": 7},
     # session 3: the base model trained on for far longer (the ablations found the transforms, not the
     # bottleneck, limit quality); not shipped yet: the rate points are to be fine-tuned from it.
-    {"name": "mse-q3-long", "ship": False, "quality": 3, "beta": 110.0, "steps": 18000, "init_from": "mse-q3",
+    {"name": "mse-q3-long", "ship": False, "quality": 3, "beta": 110.0, "steps": 24000, "init_from": "mse-q3",
      "lr": 5e-4, "seed": 11, "decay_start": 0.5, "val_every": 3000},
     # generation 2: the same fine-tunes from the longer base, in two independent branches (low and
     # high rates) that can run side by side, one process per core:
@@ -80,20 +80,23 @@ def _train_seconds(log: Path) -> float:
     return round(total + last, 1)
 
 
-def install(name: str, run: Path, stage: dict, seconds: float | None) -> None:
+def install(name: str, run: Path, stage: dict, seconds: float | None, threads: int) -> None:
     """Copy ``run/final/model.*`` and the logs into the package's weights folder."""
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     meta = json.loads((run / "final" / "model.json").read_text())
     installed = WEIGHTS / f"{name}.json"
-    if seconds is None and installed.exists():  # re-installing: keep the recorded cost
-        seconds = json.loads(installed.read_text()).get("training", {}).get("wall_seconds_this_stage")
+    if seconds is None and installed.exists():  # re-installing the same model: keep the recorded cost
+        old = json.loads(installed.read_text())
+        if old.get("content_hash") == meta.get("content_hash"):
+            seconds = old.get("training", {}).get("wall_seconds_this_stage")
+            threads = old.get("training", {}).get("threads", threads)
     meta.update({
         "name": name,
         "quality": stage["quality"],
         "trained_by": "scripts/train_zoo.py",
         "training": {"beta": stage["beta"], "steps": stage["steps"], "init_from": stage["init_from"],
                      "lr": stage["lr"], "seed": stage["seed"], "crop": CROP, "batch": BATCH,
-                     "threads": 1, "cpu": platform.processor() or platform.machine(),
+                     "threads": threads, "cpu": platform.processor() or platform.machine(),
                      "wall_seconds_this_stage": seconds,
                      "train_seconds_from_log": _train_seconds(run / "log.jsonl")},
     })
@@ -147,7 +150,7 @@ def main() -> int:
             train(cfg, resume=resume, progress=True)
             stage["_seconds"] = round(time.time() - t, 1)
         if not args.no_install and args.scale == 1.0 and stage.get("ship", True):
-            install(stage.get("install_as", name), run, stage, stage.get("_seconds"))
+            install(stage.get("install_as", name), run, stage, stage.get("_seconds"), args.threads)
     return 0
 
 

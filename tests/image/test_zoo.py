@@ -61,3 +61,27 @@ def test_shipped_models_load_and_fit_size_limit() -> None:
         model = zoo.load_entry(e)
         img = smooth_image(40, 56)
         assert model.decompress(model.compress(img)).shape == (40, 56, 3)
+
+
+def test_retired_models_still_decode_their_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model moved to weights/retired/ is no longer listed or chosen, but its files decode."""
+    from PIL import Image
+
+    from shvq.cli import main
+
+    old, new = make_tiny(5), make_tiny(6)
+    save_model(old, tmp_path / "retired" / "tiny", {"name": "tiny", "quality": 1, "val": {"bpp": 0.1}})
+    save_model(new, tmp_path / "tiny", {"name": "tiny", "quality": 1, "val": {"bpp": 0.1}})
+    img = smooth_image(24, 40, seed=3)
+    old_file = old.compress(img)
+    assert [e.content_hash for e in zoo.available(tmp_path)] == [new.content_hash().hex()]
+    assert zoo.entry(weights_dir=tmp_path).content_hash == new.content_hash().hex()
+    found = zoo.entry(content_hash=old.content_hash(), weights_dir=tmp_path)
+    assert found.content_hash == old.content_hash().hex()
+    (tmp_path / "old.shvq").write_bytes(old_file)
+    out = tmp_path / "old.png"
+    assert main(["decompress", str(tmp_path / "old.shvq"), "-o", str(out), "--models-dir", str(tmp_path)]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), old.decompress(old_file))
+    with pytest.raises(ModelMismatchError, match="not a shipped model"):
+        zoo.entry(content_hash=make_tiny(7).content_hash(), weights_dir=tmp_path)
+    capsys.readouterr()

@@ -5,6 +5,10 @@ A shipped model is ``weights/<name>.safetensors`` + ``weights/<name>.json`` (see
 on the validation set (measured from real files). Models are listed lowest rate first; a model's
 *quality index* is its 1-based position in that list.
 
+Models that a newer generation replaced move to ``weights/retired/``: they are no longer listed
+or chosen for compressing, but a file they made is still found by its content hash and decodes
+as before (:func:`entry` with ``content_hash``).
+
 Reading the list touches only the JSON files; weights are loaded (and their content hash checked)
 by :func:`load` (the PyTorch model, to train or evaluate) or :func:`load_engine` (the numpy
 engine that writes and reads files; no PyTorch, which is what the command line uses).
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
     from shvq.image.model import ImageCodec
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+RETIRED = "retired"
+"""Subfolder of the weights folder with replaced models, kept so that their files still decode."""
 DEFAULT_MODEL = "mse-3"
 """Name of the model ``shvq compress`` uses when none is asked for (if it is shipped)."""
 
@@ -124,7 +130,7 @@ def entry(
     names = ", ".join(m.name for m in models)
     if content_hash is not None:
         h = content_hash.hex() if isinstance(content_hash, bytes) else content_hash.lower()
-        for m in models:
+        for m in models + available(_dir(weights_dir) / RETIRED):
             if m.content_hash == h:
                 return m
         raise ModelMismatchError(
@@ -196,6 +202,7 @@ def load_engine_entry(e: ZooEntry) -> CodecEngine:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "RETIRED",
     "WEIGHTS_DIR",
     "UnknownModelError",
     "ZooEntry",
