@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 RETIRED = "retired"
 """Subfolder of the weights folder with replaced models, kept so that their files still decode."""
-DEFAULT_MODEL = "mse-3"
+DEFAULT_MODEL = "mse-5"
 """Name of the model ``shvq compress`` uses when none is asked for (if it is shipped)."""
 
 
