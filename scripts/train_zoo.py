@@ -67,6 +67,10 @@ STAGES = [
     {"name": "mse-q4-v2", "ship": False, "quality": 3, "beta": 25.0, "steps": 2000, "init_from": "mse-q3-long", "lr": 2e-4, "seed": 22},
     {"name": "mse-q5-v2", "ship": False, "quality": 4, "beta": 2.5, "steps": 2000, "init_from": "mse-q4-v2", "lr": 5e-4, "seed": 25},
     # β 0.4 -> 0.25 for the top point: generation 1 stopped at 0.74 bpp, the issue asks for ~1 bpp
+    # next: the base trained on further (started at the end of session 3, resumable; runs over several
+    # sessions; generation 3 is to be fine-tuned from it)
+    {"name": "mse-q3-long2", "ship": False, "quality": 3, "beta": 110.0, "steps": 60000, "init_from": "mse-q3-long",
+     "lr": 3e-4, "seed": 31, "decay_start": 0.5, "val_every": 5000},
     {"name": "mse-q6-v2", "install_as": "mse-6", "quality": 5, "beta": 0.25, "steps": 3000, "init_from": "mse-q5-v2", "lr": 5e-4, "seed": 27},
 ]
 
