@@ -12,11 +12,11 @@ constriction and Pillow is easy to embed.
 
 Why float64. A file must decode to the same pixels in any process, at any thread count, on any
 machine. In float32, two BLAS builds (or one BLAS at two thread counts, or oneDNN) sum a
-convolution's terms in different orders and disagree by ~1e-7 relative, which flips a handful of
-8-bit pixels per image. In float64 they disagree by ~1e-15, so a pixel (a value in ``[0, 255]``
-rounded half-to-even) or a symbol (a nearest-center decision, made in float32 on the rounded
-latent) comes out different only if it lies within ~1e-12 of a decision boundary: about once in
-10^11 pixels. This engine and PyTorch's float64 convolutions (the model's eval-mode path, and GPU
+convolution's terms in different orders and disagree by ~1e-7 relative, enough to flip 8-bit
+pixels that lie near a rounding boundary (seen between oneDNN thread counts). In float64 they
+disagree by ~1e-15, so a pixel (a value in ``[0, 255]`` rounded half-to-even) or a symbol (a
+nearest-center decision, made in float32 on the rounded latent) comes out different only if it
+lies within ~1e-12 of a decision boundary: by estimate, about once in 10^11 pixels. This engine and PyTorch's float64 convolutions (the model's eval-mode path, and GPU
 encoding) therefore agree to the pixel, and the tests assert it.
 
 Numerics, in order (everything float64 unless said):
@@ -32,7 +32,8 @@ Numerics, in order (everything float64 unless said):
 
 Convolutions are matrix products over a few rows at a time (column buffers of at most
 :data:`CHUNK_ELEMENTS` numbers), and big images go tile by tile (:mod:`shvq.image.tiling`, same
-halo argument), so memory stays bounded: a 24-MPix photo needs well under 1 GB.
+halo argument), so memory stays bounded: a 24-MPix photo peaks under 0.5 GB (measured by
+``benchmarks/bench_bigimage.py``).
 """
 
 from __future__ import annotations
