@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from shvq.coding import ans
-from shvq.coding.tables import DEFAULT_PRECISION, check_precision, quantize_probabilities, table_bits
+from shvq.coding.tables import DEFAULT_PRECISION, check_precision, coded_bits, quantize_probabilities, table_bits
 from shvq.errors import AlreadyFrozenError, FormatError, NotFrozenError
 from shvq.quantizer import QuantizerOutput
 
@@ -257,10 +257,7 @@ class HistogramEntropyModel(nn.Module):
 
     def estimated_bits(self, symbols_by_group: np.ndarray) -> float:
         """Ideal code length in bits of ``(G, n)`` symbols under the frozen tables."""
-        t = self.numpy_tables()
-        bits = table_bits(t, self.precision)
-        s = np.asarray(symbols_by_group)
-        return float(np.take_along_axis(bits, s.astype(np.int64), axis=1).sum()) if s.size else 0.0
+        return coded_bits(symbols_by_group, self.numpy_tables(), self.precision)
 
     def compress(self, symbols_by_group: np.ndarray) -> bytes:
         """Entropy-code ``(G, n)`` symbols (row ``g`` with table ``g``) into bytes."""

@@ -101,3 +101,11 @@ def validate_table(table: np.ndarray, precision: int) -> np.ndarray:
 def table_bits(table: np.ndarray, precision: int) -> np.ndarray:
     """``-log2(f / 2**P)``: the ideal code length in bits of each symbol under ``table``."""
     return precision - np.log2(np.asarray(table, dtype=np.float64))
+
+
+def coded_bits(symbols_by_group: np.ndarray, tables: np.ndarray, precision: int) -> float:
+    """Ideal code length in bits of ``(G, n)`` symbols, row ``g`` under table ``g`` (``(G, L)``)."""
+    s = np.asarray(symbols_by_group)
+    if not s.size:
+        return 0.0
+    return float(np.take_along_axis(table_bits(tables, precision), s.astype(np.int64), axis=1).sum())

@@ -48,6 +48,7 @@ import numpy as np
 
 from shvq.coding import ans
 from shvq.coding.container import Container, PayloadKind, Section
+from shvq.coding.tables import coded_bits
 from shvq.errors import FormatError, NotFrozenError
 from shvq.hashing import model_hash
 from shvq.image import tiling
@@ -411,11 +412,9 @@ class CodecEngine:
 
     def estimated_bits(self, image: Any) -> float:
         """Ideal code length in bits of the image's symbols under the frozen tables (no header)."""
-        from shvq.coding.tables import table_bits
-
         self._check_frozen()
         s, _, _ = self.symbols(image)
-        return float(np.take_along_axis(table_bits(self.tables, self.config.precision), s, axis=1).sum())
+        return coded_bits(s, self.tables, self.config.precision)
 
     def read(self, data: bytes | Container) -> tuple[np.ndarray, int, int]:
         """Check a ``.shvq`` file against this model and decode its symbols: (float64 quantized
@@ -449,11 +448,6 @@ class CodecEngine:
         s = self.symbols_from_latent(latent)
         del latent
         return self.synthesise(self.latent_from_symbols(s, -(-h // STRIDE), -(-w // STRIDE)), h, w)
-
-    def num_symbols(self, height: int, width: int) -> int:
-        """Latent symbols a ``height×width`` image produces (all groups)."""
-        ph, pw = padded_size(height, width)
-        return self.config.num_groups * (ph // STRIDE) * (pw // STRIDE)
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:

@@ -322,13 +322,11 @@ class ImageCodec(nn.Module):
         return eng
 
     # --------------------------------------------------------------------- coding
-    def symbols(self, image: Any) -> tuple[np.ndarray, int, int]:
-        """Hard symbols of one image: (int64 ``(G, h·w)``, H, W). On the CPU the engine computes
-        them; on a GPU the float64 analysis runs there, tile by tile."""
-        return self._symbols(image, None)
-
     @torch.no_grad()
-    def _symbols(self, image: Any, engine: CodecEngine | None) -> tuple[np.ndarray, int, int]:
+    def symbols(self, image: Any, engine: CodecEngine | None = None) -> tuple[np.ndarray, int, int]:
+        """Hard symbols of one image: (int64 ``(G, h·w)``, H, W). On the CPU the engine computes
+        them (``engine``, if given, must be this model's :meth:`engine`: it saves building one);
+        on a GPU the float64 analysis runs there, tile by tile."""
         x = image_to_pixels(image)
         h, w = int(x.shape[2]), int(x.shape[3])
         dev = module_device(self)
@@ -360,7 +358,7 @@ class ImageCodec(nn.Module):
         """
         self._check_frozen()
         eng = self.engine()
-        s, h, w = self._symbols(image, eng)
+        s, h, w = self.symbols(image, eng)
         return eng.encode_symbols(s, h, w)
 
     @torch.no_grad()
@@ -388,7 +386,7 @@ class ImageCodec(nn.Module):
         (and what eval-mode :meth:`forward` gives after :func:`to_uint8`), computed without
         entropy coding. The analysis runs on the model's device, the synthesis in the engine."""
         eng = self.engine()
-        s, h, w = self._symbols(image, eng)
+        s, h, w = self.symbols(image, eng)
         latent = eng.latent_from_symbols(s, -(-h // STRIDE), -(-w // STRIDE))
         return eng.synthesise(latent, h, w)
 

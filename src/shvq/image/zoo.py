@@ -130,7 +130,10 @@ def entry(
     names = ", ".join(m.name for m in models)
     if content_hash is not None:
         h = content_hash.hex() if isinstance(content_hash, bytes) else content_hash.lower()
-        for m in models + available(_dir(weights_dir) / RETIRED):
+        for m in models:
+            if m.content_hash == h:
+                return m
+        for m in available(_dir(weights_dir) / RETIRED):  # read only when no shipped model matches
             if m.content_hash == h:
                 return m
         raise ModelMismatchError(
