@@ -10,7 +10,7 @@ commands run, in the order they run them (``shvq.image.cli``, which uses the num
 
 * compress: model load (zoo lookup, safetensors read, layer preparation, hash check), PNG read,
   analysis transform (``CodecEngine.latent``), quantize (``symbols_from_latent``), entropy coding
-  (``ans.encode``), container (``Container.to_bytes``), file write;
+  (``CodecEngine.entropy_encode``: the context model's or the marginal tables'), container (``Container.to_bytes``), file write;
 * decompress: file read + container parse, model load (by the file's hash), entropy decoding,
   dequantize (center look-up), synthesis transform + to uint8 (``synthesise``, tile by tile),
   PNG write (encode + file write);
@@ -67,13 +67,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from shvq.coding import ans  # noqa: E402
 from shvq.coding.container import Container, PayloadKind, Section, read_container  # noqa: E402
 from shvq.device import device_name, resolve_device  # noqa: E402
 from shvq.fileio import write_atomic  # noqa: E402
 from shvq.image import zoo  # noqa: E402
 from shvq.image.convert import encode_png, load_image  # noqa: E402
-from shvq.image.fileformat import SECTION_SYMBOLS, STRIDE, padded_size  # noqa: E402
+from shvq.image.fileformat import STRIDE, padded_size  # noqa: E402
 from shvq.image.model import image_to_tensor, reproducible_cpu  # noqa: E402
 
 VAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "val"
@@ -149,10 +148,10 @@ def main() -> None:
         img = stage(enc, "PNG read", lambda: load_image(src)[0])
         y = stage(enc, "analysis transform", lambda: eng.latent(img))
         s = stage(enc, "quantize", lambda: eng.symbols_from_latent(y))
-        payload = stage(enc, "entropy coding", lambda: ans.encode(s, eng.tables, eng.config.precision))
+        tag, payload = stage(enc, "entropy coding", lambda: eng.entropy_encode(s, h, w))
 
         def container() -> bytes:
-            c = Container(kind=PayloadKind.IMAGE, shape=(h, w), sections=(Section(SECTION_SYMBOLS, payload),),
+            c = Container(kind=PayloadKind.IMAGE, shape=(h, w), sections=(Section(tag, payload),),
                           model_hash=eng.content_hash, precision=eng.config.precision)
             return c.to_bytes()
 
@@ -165,7 +164,7 @@ def main() -> None:
         ph, pw = padded_size(h, w)
         lh, lw = ph // STRIDE, pw // STRIDE
         s2 = stage(dec, "entropy decoding",
-                   lambda: ans.decode(cont.section(SECTION_SYMBOLS), eng2.tables, eng2.config.precision, lh * lw))
+                   lambda: eng2.entropy_decode(cont.sections[0].tag, cont.sections[0].data, lh, lw))
         y_hat = stage(dec, "dequantize", lambda: eng2.latent_from_symbols(s2, lh, lw))
         out = stage(dec, "synthesis transform + to uint8", lambda: eng2.synthesise(y_hat, h, w))
         stage(dec, "PNG write", lambda: write_atomic(png_path, encode_png(out), overwrite=True))

@@ -69,8 +69,12 @@ STAGES = [
     # β 0.4 -> 0.25 for the top point: generation 1 stopped at 0.74 bpp, the issue asks for ~1 bpp
     # next: the base trained on further (started at the end of session 3, resumable; runs over several
     # sessions; generation 3 is to be fine-tuned from it)
-    {"name": "mse-q3-long2", "ship": False, "quality": 3, "beta": 110.0, "steps": 60000, "init_from": "mse-q3-long",
-     "lr": 3e-4, "seed": 31, "decay_start": 0.5, "val_every": 5000},
+    # Planned as 60k steps with the decay from 30k; cut in session 4 to 40k steps with the decay
+    # from the same step 30k (decay_start 0.75), so that it finishes inside a session. The learning
+    # rate is constant 3e-4 up to step 30k under both plans, so the first 24.8k steps (session 3)
+    # are the same run.
+    {"name": "mse-q3-long2", "ship": False, "quality": 3, "beta": 110.0, "steps": 40000, "init_from": "mse-q3-long",
+     "lr": 3e-4, "seed": 31, "decay_start": 0.75, "val_every": 5000},
     {"name": "mse-q6-v2", "install_as": "mse-6", "quality": 5, "beta": 0.25, "steps": 3000, "init_from": "mse-q5-v2", "lr": 5e-4, "seed": 27},
 ]
 

@@ -17,6 +17,7 @@ model on every machine. constriction is imported lazily, on first use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -54,11 +55,6 @@ def _as_rows(symbols: np.ndarray, tables: np.ndarray) -> tuple[np.ndarray, np.nd
     return sym, tab
 
 
-def _models(tables: np.ndarray) -> list[Any]:
-    categorical = _constriction().stream.model.Categorical
-    return [categorical(np.ascontiguousarray(row, dtype=np.float64), perfect=False) for row in tables]
-
-
 def encode(symbols: np.ndarray, tables: np.ndarray, precision: int) -> bytes:
     """Entropy-code ``symbols`` (``(n,)`` or ``(G, n)``, values in ``0..L−1``) with ``tables``.
 
@@ -69,21 +65,111 @@ def encode(symbols: np.ndarray, tables: np.ndarray, precision: int) -> bytes:
     sym, tab = _as_rows(symbols, tables)
     if sym.size == 0:
         return b""
+    return encode_runs([(sym[g], g) for g in range(sym.shape[0])], tab, precision)
+
+
+def encode_runs(runs: Sequence[tuple[np.ndarray, int]], tables: np.ndarray, precision: int) -> bytes:
+    """Entropy-code a sequence of runs, run ``i`` being ``(symbols (n_i,), table row r_i)``.
+
+    The decoder (:class:`RunDecoder`) reads the runs back in the same order, so the table of
+    a run may depend on symbols of the runs before it (this is how context models code).
+    ``tables`` is ``(R, L)``. Returns bytes as :func:`encode` does.
+    """
+    check_precision(precision)
+    tab = np.asarray(tables)
+    if tab.ndim != 2:
+        raise ValueError(f"tables must be (R, L), got {tab.shape}")
     n_sym = tab.shape[1]
-    sym = np.ascontiguousarray(sym)
-    # one pass: as unsigned, a negative symbol is huge, so max() < n_sym checks both ends
-    if int(sym.view(f"u{sym.dtype.itemsize}").max()) >= n_sym:
-        bad = sym[(sym < 0) | (sym >= n_sym)].flat[0]
-        raise ValueError(f"symbol out of range 0..{n_sym - 1}: found {int(bad)}")
-    if sym.dtype != np.int32:
-        sym = sym.astype(np.int32)
-    if n_sym == 1:  # a one-letter alphabet carries no information
+    checked: list[tuple[np.ndarray, int]] = []
+    for sym, row in runs:
+        sym = np.ascontiguousarray(sym)
+        if sym.ndim != 1 or not np.issubdtype(sym.dtype, np.integer):
+            raise ValueError(f"a run must be a 1-D integer array, got {sym.dtype} {sym.shape}")
+        if not 0 <= row < tab.shape[0]:
+            raise ValueError(f"table row {row} out of range 0..{tab.shape[0] - 1}")
+        if not sym.size:
+            continue
+        # one pass: as unsigned, a negative symbol is huge, so max() < n_sym checks both ends
+        if int(sym.view(f"u{sym.dtype.itemsize}").max()) >= n_sym:
+            bad = sym[(sym < 0) | (sym >= n_sym)].flat[0]
+            raise ValueError(f"symbol out of range 0..{n_sym - 1}: found {int(bad)}")
+        checked.append((sym.astype(np.int32, copy=False), int(row)))
+    if not checked or n_sym == 1:  # nothing, or a one-letter alphabet: no information
         return b""
     coder = _constriction().stream.stack.AnsCoder()
-    models = _models(tab)
-    for g in range(sym.shape[0] - 1, -1, -1):  # a stack: last row first so row 0 decodes first
-        coder.encode_reverse(sym[g], models[g])
+    models = _LazyModels(tab)
+    for sym, row in reversed(checked):  # a stack: the last run first so the first decodes first
+        coder.encode_reverse(sym, models[row])
     return coder.get_compressed().astype("<u4", copy=False).tobytes()
+
+
+class _LazyModels:
+    """constriction models of table rows, built on first use (a context model has many rows)."""
+
+    def __init__(self, tables: np.ndarray) -> None:
+        self.tables = tables
+        self.cache: dict[int, Any] = {}
+
+    def __getitem__(self, row: int) -> Any:
+        m = self.cache.get(row)
+        if m is None:
+            categorical = _constriction().stream.model.Categorical
+            m = categorical(np.ascontiguousarray(self.tables[row], dtype=np.float64), perfect=False)
+            self.cache[row] = m
+        return m
+
+
+class RunDecoder:
+    """Reads back what :func:`encode_runs` wrote: call :meth:`decode` once per run, in order,
+    then :meth:`finish`.
+
+    Args:
+        data: the coded bytes.
+        tables: ``(R, L)`` integer tables (validated by the caller).
+        precision: the tables' precision.
+
+    Raises :class:`FormatError` for data that is not a whole number of words, and (from
+    :meth:`finish`) for data left over after the last run.
+    """
+
+    def __init__(self, data: bytes, tables: np.ndarray, precision: int) -> None:
+        check_precision(precision)
+        self.tables = np.asarray(tables)
+        if self.tables.ndim != 2:
+            raise ValueError(f"tables must be (R, L), got {self.tables.shape}")
+        if len(data) % 4:
+            raise FormatError("coded symbol stream is not a whole number of 32-bit words")
+        self.trivial = self.tables.shape[1] == 1
+        self.data = data
+        self.coder: Any = None
+        if data and not self.trivial:
+            words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+            try:
+                self.coder = _constriction().stream.stack.AnsCoder(words)
+            except ValueError as exc:
+                raise FormatError(f"invalid coded symbol stream: {exc}") from None
+        self.models = _LazyModels(self.tables)
+
+    def decode(self, row: int, count: int) -> np.ndarray:
+        """The next run: ``count`` symbols coded with table ``row`` -> int32 ``(count,)``."""
+        if not 0 <= row < self.tables.shape[0]:
+            raise ValueError(f"table row {row} out of range 0..{self.tables.shape[0] - 1}")
+        if count < 0 or count > MAX_SYMBOLS:
+            raise FormatError(f"refusing to decode {count} symbols (limit {MAX_SYMBOLS})")
+        if count == 0 or self.trivial:
+            return np.zeros(count, dtype=np.int32)
+        if self.coder is None:  # an empty stream: constriction reads zeros forever; so do we
+            self.coder = _constriction().stream.stack.AnsCoder()
+        return np.asarray(self.coder.decode(self.models[row], count), dtype=np.int32)
+
+    def finish(self) -> None:
+        """Check that every coded word was consumed."""
+        if self.trivial:
+            if self.data:
+                raise FormatError("coded symbol stream holds data but no symbols are expected")
+            return
+        if self.coder is not None and not self.coder.is_empty():
+            raise FormatError("coded symbol stream holds data beyond its symbols")
 
 
 def decode(data: bytes, tables: np.ndarray, precision: int, count: int) -> np.ndarray:
@@ -99,20 +185,12 @@ def decode(data: bytes, tables: np.ndarray, precision: int, count: int) -> np.nd
     tab = tab[None, :] if single else tab
     if count < 0 or tab.shape[0] * count > MAX_SYMBOLS:
         raise FormatError(f"refusing to decode {tab.shape[0] * count} symbols (limit {MAX_SYMBOLS})")
-    if len(data) % 4:
-        raise FormatError("coded symbol stream is not a whole number of 32-bit words")
-    if tab.shape[0] * count == 0 or tab.shape[1] == 1:
+    if tab.shape[0] * count == 0:
         if data:
             raise FormatError("coded symbol stream holds data but no symbols are expected")
         out = np.zeros((tab.shape[0], count), dtype=np.int32)
         return out[0] if single else out
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    try:
-        coder = _constriction().stream.stack.AnsCoder(words)
-    except ValueError as exc:
-        raise FormatError(f"invalid coded symbol stream: {exc}") from None
-    models = _models(tab)
-    rows = [coder.decode(models[g], count) for g in range(tab.shape[0])]
-    if not coder.is_empty():
-        raise FormatError("coded symbol stream holds data beyond its symbols")
+    dec = RunDecoder(data, tab, precision)
+    rows = [dec.decode(g, count) for g in range(tab.shape[0])]
+    dec.finish()
     return rows[0] if single else np.stack(rows)

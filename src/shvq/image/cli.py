@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from shvq.coding.context import MAX_CONTEXTS
 from shvq.errors import ShvqError
 
 DEVICE_HELP = "auto (CUDA if a GPU is visible, else CPU), cpu, cuda or cuda:N"
@@ -146,6 +147,8 @@ def _cmd_train_image(args: argparse.Namespace) -> int:
         raise ImageCliError("--steps must be >= 1")
     if args.beta < 0:
         raise ImageCliError("--beta must be >= 0")
+    if args.contexts != 0 and not 2 <= args.contexts <= MAX_CONTEXTS:
+        raise ImageCliError(f"--contexts must be 0 or in 2..{MAX_CONTEXTS}")
     sigma_spec = args.sigma
     if sigma_spec is None and args.mode == "anneal":
         sigma_spec = f"exp:1:1000:{max(1, int(0.8 * args.steps))}"
@@ -156,6 +159,7 @@ def _cmd_train_image(args: argparse.Namespace) -> int:
         vector_dim=args.dim,
         mode=args.mode,
         sigma=make_schedule(sigma_spec).value if sigma_spec else 1.0,
+        contexts=args.contexts,
     )
     cfg = TrainConfig(
         data=args.data, out=args.out, beta=args.beta, steps=args.steps, val=args.val, seed=args.seed,
@@ -234,12 +238,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--steps", type=int, required=True, help="optimisation steps")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--init-from", help="fine-tune a trained model (run folder, checkpoint folder or model stem); "
-                   "its architecture replaces the model options below")
+                   "its architecture replaces the model options below (all but --contexts)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--channels", type=int, default=64, help="hidden channels")
     p.add_argument("--latent-channels", type=int, default=96, help="latent channels M")
     p.add_argument("--centers", type=int, default=32, help="codebook size L")
     p.add_argument("--dim", type=int, default=1, help="vector dimension d (M divisible by d)")
+    p.add_argument("--contexts", type=int, default=16,
+                   help="activity contexts per latent group of the coding-time context model, fitted from the "
+                        "training images after training (0: code every group i.i.d., as in the paper; default 16)")
     p.add_argument("--crop", type=int, default=128, help="training crop side in pixels")
     p.add_argument("--batch", type=int, default=8,
                    help="crops per step; under torchrun the global batch, split evenly over the processes")

@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from shvq.coding.context import MAX_CONTEXTS
+
 GDN_BETA_MIN = 1e-6
 """Lower bound added to GDN's ``beta`` (``softplus(beta_raw) + GDN_BETA_MIN``); part of the
 architecture, not stored with the weights."""
@@ -30,6 +32,9 @@ class ImageCodecConfig:
         shared_histogram: one histogram for all groups.
         precision: bits of the frozen frequency tables.
         kernel: convolution kernel size.
+        contexts: ``K``, the number of activity contexts per group of the coding-time context
+            model (:mod:`shvq.coding.context`), fitted after training; ``0`` (the default, and
+            the paper's model) codes every group i.i.d. with its marginal table.
     """
 
     channels: int = 64
@@ -43,11 +48,14 @@ class ImageCodecConfig:
     shared_histogram: bool = False
     precision: int = 16
     kernel: int = 5
+    contexts: int = 0
 
     def __post_init__(self) -> None:
         self.init_range = (float(self.init_range[0]), float(self.init_range[1]))
         if self.channels < 1 or self.latent_channels < 1 or self.kernel < 1 or self.kernel % 2 == 0:
             raise ValueError("channels and latent_channels must be >= 1 and kernel odd")
+        if self.contexts != 0 and not 2 <= self.contexts <= MAX_CONTEXTS:
+            raise ValueError(f"contexts must be 0 (none) or in 2..{MAX_CONTEXTS}, got {self.contexts}")
         if self.latent_channels % self.vector_dim:
             raise ValueError(
                 f"latent_channels ({self.latent_channels}) must be divisible by vector_dim ({self.vector_dim})"

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from shvq.coding import ans
+from shvq.coding.context import ContextModel
 from shvq.coding.container import Container, PayloadKind, Section
 from shvq.coding.tables import coded_bits
 from shvq.errors import FormatError, NotFrozenError
@@ -54,7 +55,7 @@ from shvq.hashing import model_hash
 from shvq.image import tiling
 from shvq.image.config import GDN_BETA_MIN, ImageCodecConfig
 from shvq.image.convert import note, rgb_from_array, rgb_from_pil
-from shvq.image.fileformat import SECTION_SYMBOLS, STRIDE, open_image_file, padded_size
+from shvq.image.fileformat import SECTION_CONTEXT_SYMBOLS, SECTION_SYMBOLS, STRIDE, padded_size, read_image_file
 
 CHUNK_ELEMENTS = 1 << 21
 """Column buffers hold at most about this many float64 numbers (16 MiB) at a time. Fixed, so
@@ -303,6 +304,18 @@ class CodecEngine:
             raise FormatError(f"entropy tables of shape {tables.shape}, expected {(rows, config.num_centers)}")
         self.frozen = bool(np.asarray(state.get("entropy.frozen", False)))
         self.tables = np.repeat(tables, config.num_groups, axis=0) if config.shared_histogram else tables
+        self.context: ContextModel | None = None
+        if config.contexts:
+            keys = ("context.edges", "context.tables", "context.fitted")
+            if any(k not in state for k in keys):
+                raise FormatError(f"the config asks for {config.contexts} contexts but the weights lack {', '.join(keys)}")
+            if bool(np.asarray(state["context.fitted"])):
+                if not self.frozen:
+                    raise FormatError("a fitted context model needs frozen marginal tables")
+                ctx = ContextModel.checked(self.tables, state["context.edges"], state["context.tables"], config.precision)
+                if ctx.num_contexts != config.contexts:
+                    raise FormatError(f"context tables for {ctx.num_contexts} contexts, the config says {config.contexts}")
+                self.context = ctx
         self.tile_size: int = tiling.TILE
         self.halo: int = tiling.halo_for(k, STRIDE)
 
@@ -392,17 +405,49 @@ class CodecEngine:
         return self.symbols_from_latent(self.latent(px)), px.shape[0], px.shape[1]
 
     def encode_symbols(self, symbols: np.ndarray, height: int, width: int) -> bytes:
-        """Symbols ``(G, h·w)`` of a ``height×width`` image -> ``.shvq`` bytes."""
-        self._check_frozen()
-        payload = ans.encode(symbols, self.tables, self.config.precision)
+        """Symbols ``(G, h·w)`` of a ``height×width`` image -> ``.shvq`` bytes, coded with the
+        context model when the model has a fitted one, else with the marginal tables."""
+        tag, payload = self.entropy_encode(symbols, height, width)
         container = Container(
             kind=PayloadKind.IMAGE,
             shape=(height, width),
-            sections=(Section(SECTION_SYMBOLS, payload),),
+            sections=(Section(tag, payload),),
             model_hash=self.content_hash,
             precision=self.config.precision,
         )
         return container.to_bytes()
+
+    def entropy_encode(self, symbols: np.ndarray, height: int, width: int) -> tuple[int, bytes]:
+        """Symbols ``(G, h·w)`` of a ``height×width`` image -> (section tag, coded bytes): the
+        context model's coding when the model has a fitted one, else the marginal tables'."""
+        self._check_frozen()
+        if self.context is not None:
+            ph, pw = padded_size(height, width)
+            maps = np.asarray(symbols).reshape(self.config.num_groups, ph // STRIDE, pw // STRIDE)
+            return SECTION_CONTEXT_SYMBOLS, self.context.encode(maps)
+        return SECTION_SYMBOLS, ans.encode(symbols, self.tables, self.config.precision)
+
+    def entropy_decode(self, tag: int, payload: bytes, rows: int, cols: int) -> np.ndarray:
+        """Inverse of :meth:`entropy_encode` for a ``rows×cols`` latent -> int32 ``(G, rows·cols)``."""
+        count = rows * cols
+        if count > ans.MAX_SYMBOLS:
+            raise FormatError(f"bad symbol count {count}")
+        if tag == SECTION_CONTEXT_SYMBOLS:
+            if self.context is None:
+                raise FormatError("file is coded with a context model, which this model does not have")
+            return self.context.decode(payload, rows, cols).reshape(self.config.num_groups, count)
+        if tag != SECTION_SYMBOLS:
+            raise FormatError(f"unknown symbol section tag {tag}")
+        return ans.decode(payload, self.tables, self.config.precision, count)
+
+    def symbol_bits(self, symbols: np.ndarray, height: int, width: int) -> float:
+        """Ideal code length in bits (no header) of symbols ``(G, h·w)`` of a ``height×width``
+        image, under the model :meth:`encode_symbols` codes them with."""
+        self._check_frozen()
+        if self.context is not None:
+            ph, pw = padded_size(height, width)
+            return self.context.bits(np.asarray(symbols).reshape(self.config.num_groups, ph // STRIDE, pw // STRIDE))
+        return coded_bits(symbols, self.tables, self.config.precision)
 
     def compress(self, image: Any) -> bytes:
         """One 8-bit image (uint8 ``H×W[×C]`` array or PIL image) -> ``.shvq`` bytes. Raises :class:`NotFrozenError` for an unfrozen model."""
@@ -413,21 +458,18 @@ class CodecEngine:
     def estimated_bits(self, image: Any) -> float:
         """Ideal code length in bits of the image's symbols under the frozen tables (no header)."""
         self._check_frozen()
-        s, _, _ = self.symbols(image)
-        return coded_bits(s, self.tables, self.config.precision)
+        return self.symbol_bits(*self.symbols(image))
 
     def read(self, data: bytes | Container) -> tuple[np.ndarray, int, int]:
         """Check a ``.shvq`` file against this model and decode its symbols: (float64 quantized
         latent ``h×w×M``, H, W). Raises :class:`~shvq.errors.ModelMismatchError` for a file of
         another model and :class:`FormatError` for a malformed one."""
         self._check_frozen()
-        payload, h, w = open_image_file(data, self.content_hash, self.config.precision)
+        tags = (SECTION_SYMBOLS,) if self.context is None else (SECTION_SYMBOLS, SECTION_CONTEXT_SYMBOLS)
+        tag, payload, h, w = read_image_file(data, self.content_hash, self.config.precision, tags)
         ph, pw = padded_size(h, w)
         rows, cols = ph // STRIDE, pw // STRIDE
-        count = rows * cols
-        if count > ans.MAX_SYMBOLS:
-            raise FormatError(f"bad symbol count {count}")
-        s = ans.decode(payload, self.tables, self.config.precision, count)
+        s = self.entropy_decode(tag, payload, rows, cols)
         return self.latent_from_symbols(s, rows, cols), h, w
 
     def decompress(self, data: bytes | Container) -> np.ndarray:

@@ -1,8 +1,15 @@
 """The ``.shvq`` image file, read side: constants and the checks a file passes before any decoding.
 
 A file is a :class:`~shvq.coding.container.Container` of kind IMAGE whose shape is ``(H, W)``, whose
-header names the model by content hash, and whose one section (:data:`SECTION_SYMBOLS`) holds the
-entropy-coded latent symbols, ``G`` rows of ``⌈H/16⌉·⌈W/16⌉`` symbols (group-major). No PyTorch.
+header names the model by content hash, and whose one section holds the entropy-coded latent
+symbols, ``G`` groups of ``⌈H/16⌉·⌈W/16⌉`` symbols:
+
+* :data:`SECTION_SYMBOLS`: each group coded with its marginal table (the paper's i.i.d. model),
+  group-major, positions row-major;
+* :data:`SECTION_CONTEXT_SYMBOLS`: coded with the model's activity context model
+  (:mod:`shvq.coding.context`); only models that have one write or read it.
+
+No PyTorch.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ STRIDE = 16
 """Total downsampling factor of the analysis transform."""
 
 SECTION_SYMBOLS = 1
-"""Container section tag of the entropy-coded latent symbols."""
+"""Container section tag of latent symbols coded with the marginal (per-group) tables."""
+
+SECTION_CONTEXT_SYMBOLS = 2
+"""Container section tag of latent symbols coded with the activity context model."""
 
 DECODE_FREE_PIXELS = 1 << 18
 MAX_PIXELS_PER_BYTE = 4096
@@ -34,9 +44,20 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
 
 
 def open_image_file(data: bytes | Container, model_hash: bytes, precision: int) -> tuple[bytes, int, int]:
+    """Parse a ``.shvq`` image file whose symbols are coded with marginal tables
+    (:data:`SECTION_SYMBOLS`) and check it; see :func:`read_image_file`. Returns (coded symbol
+    section, H, W)."""
+    _, payload, h, w = read_image_file(data, model_hash, precision, (SECTION_SYMBOLS,))
+    return payload, h, w
+
+
+def read_image_file(
+    data: bytes | Container, model_hash: bytes, precision: int, tags: tuple[int, ...]
+) -> tuple[int, bytes, int, int]:
     """Parse a ``.shvq`` image file and check it, before decoding anything, against the model
-    that should read it (content hash, table precision) and the size limits
-    (:data:`MAX_PIXELS`, :data:`MAX_PIXELS_PER_BYTE`). Returns (coded symbol section, H, W).
+    that should read it (content hash, table precision, a symbol section it can decode: one of
+    ``tags``) and the size limits (:data:`MAX_PIXELS`, :data:`MAX_PIXELS_PER_BYTE`). Returns
+    (section tag, coded symbol section, H, W).
 
     Raises :class:`FormatError` for a malformed or implausible file and
     :class:`ModelMismatchError` for a file made by another model.
@@ -53,13 +74,21 @@ def open_image_file(data: bytes | Container, model_hash: bytes, precision: int) 
     h, w = c.shape
     if h < 1 or w < 1 or h * w > MAX_PIXELS:
         raise FormatError(f"bad image size {h}×{w} (limit {MAX_PIXELS} pixels)")
-    payload = c.section(SECTION_SYMBOLS)
+    if len(c.sections) != 1:
+        raise FormatError(f"an image file holds exactly one section, found {len(c.sections)}")
+    tag = c.sections[0].tag
+    if tag not in tags:
+        if tag == SECTION_CONTEXT_SYMBOLS:
+            raise FormatError("file is coded with a context model, which this model does not have")
+        raise FormatError(f"unknown symbol section tag {tag} (this model reads {', '.join(map(str, tags))})")
+    payload = c.sections[0].data
     if h * w > max(DECODE_FREE_PIXELS, MAX_PIXELS_PER_BYTE * len(payload)):
         raise FormatError(
             f"image size {h}×{w} is implausible for {len(payload)} bytes of coded symbols "
             f"(at most {MAX_PIXELS_PER_BYTE} pixels per byte beyond {DECODE_FREE_PIXELS} pixels)"
         )
-    return payload, h, w
+    return tag, payload, h, w
 
 
-__all__ = ["DECODE_FREE_PIXELS", "MAX_PIXELS_PER_BYTE", "SECTION_SYMBOLS", "STRIDE", "open_image_file", "padded_size"]
+__all__ = ["DECODE_FREE_PIXELS", "MAX_PIXELS_PER_BYTE", "SECTION_CONTEXT_SYMBOLS", "SECTION_SYMBOLS", "STRIDE",
+           "open_image_file", "padded_size", "read_image_file"]

@@ -35,7 +35,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,11 @@ class TrainConfig:
         keep_checkpoints: how many checkpoint folders to keep.
         amp: mixed precision for the transforms (see the module docstring); like ``beta`` or
             ``lr``, taken from the caller on resume (configs written before it existed read as off).
-        model: the codec architecture (ignored with ``init_from``, whose config is used).
+        model: the codec architecture. With ``init_from`` only its ``contexts`` is used (the rest
+            comes from the source model). With ``contexts > 0`` the context model is fitted
+            after training from the training images (:meth:`ImageCodec.fit_contexts`); the
+            periodic validations before that code with the marginal tables, the final one with
+            the context model.
     """
 
     data: str
@@ -256,9 +260,10 @@ def latest_checkpoint(out: str | os.PathLike[str]) -> Path | None:
     return d if d.is_dir() else None
 
 
-def _load_init(path: str, device: torch.device) -> ImageCodec:
+def _load_init(path: str, device: torch.device, contexts: int) -> ImageCodec:
     """A model to fine-tune from: a checkpoint folder, a run folder, or a saved-model stem.
-    A frozen model is unfrozen (its tables dropped; its running histograms kept)."""
+    A frozen model is unfrozen (its tables and any context model dropped; its running histograms
+    kept). The new model has ``contexts`` contexts (refitted at the end of the run)."""
     p = Path(path)
     if p.is_dir():
         ck = latest_checkpoint(p)
@@ -269,8 +274,9 @@ def _load_init(path: str, device: torch.device) -> ImageCodec:
         else:
             p = p / "model"
     src, _ = load_model(p.with_suffix("") if p.suffix in (".json", ".safetensors") else p)
-    model = ImageCodec(src.config)
-    state = {k: v for k, v in src.state_dict().items() if k not in ("entropy.tables", "entropy.frozen")}
+    model = ImageCodec(replace(src.config, contexts=contexts))
+    state = {k: v for k, v in src.state_dict().items()
+             if k not in ("entropy.tables", "entropy.frozen") and not k.startswith("context.")}
     model.load_state_dict(state, strict=False)
     return model.to(device)
 
@@ -357,7 +363,7 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
         cfg.model = saved_model_cfg
     torch.manual_seed(cfg.seed)
     if cfg.init_from and ck is None:
-        model = _load_init(cfg.init_from, dev)
+        model = _load_init(cfg.init_from, dev, cfg.model.contexts)
         cfg.model = model.config
     else:
         model = ImageCodec(cfg.model).to(dev)
@@ -483,6 +489,10 @@ def freeze_and_export(
     if not model.is_frozen:
         freeze_on_batches(model, crops, cfg.steps, cfg.freeze_batches)
     extra: dict[str, Any] = {"beta": cfg.beta, "steps": cfg.steps, "seed": cfg.seed, "distortion": cfg.distortion}
+    if model.config.contexts and not model.has_fitted_contexts:
+        t0 = time.perf_counter()
+        model.fit_contexts(crops.images)
+        extra["contexts_fit_seconds"] = round(time.perf_counter() - t0, 1)
     if val_images:
         v = evaluate(model, val_images)
         extra["val"] = v

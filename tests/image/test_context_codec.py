@@ -1,0 +1,148 @@
+"""Image files coded with the activity context model: same pixels as marginal coding, fewer
+bytes, an honest estimate, a clear error for every mismatch, and the training path that fits it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from shvq.coding.container import Container, Section
+from shvq.errors import FormatError, NotFrozenError
+from shvq.image.checkpoint import load_model, save_model
+from shvq.image.engine import CodecEngine
+from shvq.image.fileformat import SECTION_CONTEXT_SYMBOLS, SECTION_SYMBOLS
+from shvq.image.model import ImageCodec
+
+from .conftest import TINY, make_tiny, smooth_image
+
+CTX = replace(TINY, contexts=4)
+
+
+def _with_contexts(src: ImageCodec, fit: bool = True) -> ImageCodec:
+    m = ImageCodec(CTX).eval()
+    m.load_state_dict(src.state_dict(), strict=False)
+    if fit:
+        m.fit_contexts([smooth_image(96, 128, seed=k) for k in range(4)])
+    return m
+
+
+def test_context_files_decode_to_the_same_pixels_as_marginal_files() -> None:
+    plain = make_tiny(0)
+    ctx = _with_contexts(plain)
+    assert ctx.has_fitted_contexts and ctx.content_hash() != plain.content_hash()
+    for h, w in [(1, 1), (17, 33), (64, 80)]:
+        img = smooth_image(h, w, seed=7)
+        data = ctx.compress(img)
+        c = Container.from_bytes(data)
+        assert [s.tag for s in c.sections] == [SECTION_CONTEXT_SYMBOLS]
+        assert data == ctx.compress(img)
+        np.testing.assert_array_equal(ctx.decompress(data), plain.decompress(plain.compress(img)))
+        np.testing.assert_array_equal(ctx.decompress(data), ctx.reconstruct(img))
+
+
+def test_real_size_matches_the_estimate_and_context_coding_saves_bytes() -> None:
+    plain = make_tiny(0)
+    ctx = _with_contexts(plain)
+    img = smooth_image(160, 192, seed=11)
+    data = ctx.compress(img)
+    est_bytes = ctx.estimated_bits(img) / 8
+    header = len(data) - len(Container.from_bytes(data).sections[0].data)
+    assert est_bytes <= len(data) - header <= est_bytes * 1.02 + 8
+    assert len(data) < len(plain.compress(img))
+    assert ctx.estimated_bits(img) < plain.estimated_bits(img)
+
+
+def test_unfitted_context_model_writes_marginal_files_and_fitted_one_reads_both_tags() -> None:
+    plain = make_tiny(0)
+    unfitted = _with_contexts(plain, fit=False)
+    img = smooth_image(40, 56, seed=2)
+    data = unfitted.compress(img)
+    assert [s.tag for s in Container.from_bytes(data).sections] == [SECTION_SYMBOLS]
+    fitted = _with_contexts(plain)
+    c = Container.from_bytes(fitted.compress(img))
+    # the same fitted model, its symbols coded with the marginal tables instead: still readable
+    marginal_payload = Container.from_bytes(plain.compress(img)).sections[0].data
+    alt = replace(c, sections=(Section(SECTION_SYMBOLS, marginal_payload),))
+    np.testing.assert_array_equal(fitted.decompress(alt.to_bytes()), fitted.decompress(c.to_bytes()))
+
+
+def test_a_context_file_for_a_model_without_contexts_is_a_clear_error() -> None:
+    plain = make_tiny(0)
+    c = Container.from_bytes(_with_contexts(plain).compress(smooth_image(32, 32)))
+    forged = replace(c, model_hash=plain.content_hash())
+    with pytest.raises(FormatError, match="context model, which this model does not have"):
+        plain.decompress(forged.to_bytes())
+    two = replace(c, sections=(*c.sections, Section(SECTION_SYMBOLS, b"")))
+    with pytest.raises(FormatError, match="exactly one section"):
+        _with_contexts(plain).decompress(two.to_bytes())
+    odd = replace(c, sections=(Section(9, c.sections[0].data),))
+    with pytest.raises(FormatError, match="unknown symbol section tag 9"):
+        _with_contexts(plain).decompress(odd.to_bytes())
+
+
+def test_saved_context_model_loads_in_the_engine_without_torch_state(tmp_path: Path) -> None:
+    ctx = _with_contexts(make_tiny(0))
+    save_model(ctx, tmp_path / "m")
+    eng, meta = CodecEngine.load(tmp_path / "m")
+    assert meta["config"]["contexts"] == 4 and eng.context is not None
+    img = smooth_image(48, 40, seed=5)
+    assert eng.compress(img) == ctx.compress(img)
+    back, _ = load_model(tmp_path / "m")
+    assert back.has_fitted_contexts and back.content_hash() == ctx.content_hash()
+    state = {k: v.numpy() for k, v in ctx.state_dict().items() if k != "context.edges"}
+    with pytest.raises(FormatError, match="lack"):
+        CodecEngine(CTX, state)
+    state = {k: v.numpy().copy() for k, v in ctx.state_dict().items()}
+    state["context.edges"][0, :] = [3, 2, 1]  # decreasing
+    with pytest.raises(FormatError, match="edges"):
+        CodecEngine(CTX, state)
+
+
+def test_fit_contexts_needs_a_frozen_model_with_contexts() -> None:
+    with pytest.raises(NotFrozenError):
+        ImageCodec(CTX).eval().fit_contexts([smooth_image(32, 32)])
+    with pytest.raises(ValueError, match="no context model"):
+        make_tiny(0).fit_contexts([smooth_image(32, 32)])
+    with pytest.raises(ValueError, match="at least one image"):
+        _with_contexts(make_tiny(0), fit=False).fit_contexts([])
+
+
+def test_training_with_contexts_fits_them_at_export(image_folder, tmp_path: Path) -> None:
+    from shvq.image.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    data, val = image_folder("train"), image_folder("val", 1, 40)
+    small = replace(TINY, init_range=(-1.75, 1.75), contexts=3)
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), beta=20.0, steps=4, crop=32, batch=2, lr=3e-3,
+                      val=str(val), val_every=2, ckpt_every=2, log_every=1, freeze_batches=2, model=small, seed=3)
+    stem = train(cfg, progress=False, device="cpu")
+    assert stem is not None
+    model, meta = load_model(stem)
+    assert model.has_fitted_contexts and meta["config"]["contexts"] == 3
+    assert "contexts_fit_seconds" in meta
+    from shvq.image.data import load_folder
+
+    img = load_folder(str(val))[0]
+    data_bytes = model.compress(img)
+    assert Container.from_bytes(data_bytes).sections[0].tag == SECTION_CONTEXT_SYMBOLS
+    assert len(data_bytes) * 8 / (img.shape[0] * img.shape[1]) == pytest.approx(meta["val"]["bpp"])
+    # fine-tuning from it with contexts=0 drops the context model
+    cfg2 = replace(cfg, out=str(tmp_path / "ft"), steps=2, init_from=str(stem), model=replace(small, contexts=0))
+    stem2 = train(cfg2, progress=False, device="cpu")
+    assert stem2 is not None
+    m2, meta2 = load_model(stem2)
+    assert m2.config.contexts == 0 and "context.tables" not in m2.state_dict()
+    assert json.loads(Path(f"{stem2}.json").read_text())["config"]["contexts"] == 0
+
+
+def test_cli_refuses_a_bad_context_count(image_folder, tmp_path: Path, capsys) -> None:
+    from shvq.cli import main
+
+    code = main(["train", "image", "--data", str(image_folder("train")), "--out", str(tmp_path / "c"),
+                 "--beta", "1", "--steps", "1", "--contexts", "1"])
+    assert code == 2 and "--contexts must be 0 or in 2..64" in capsys.readouterr().err
