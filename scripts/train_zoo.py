@@ -76,6 +76,22 @@ STAGES = [
     {"name": "mse-q3-long2", "ship": False, "quality": 3, "beta": 110.0, "steps": 40000, "init_from": "mse-q3-long",
      "lr": 3e-4, "seed": 31, "decay_start": 0.75, "val_every": 5000},
     {"name": "mse-q6-v2", "install_as": "mse-6", "quality": 5, "beta": 0.25, "steps": 3000, "init_from": "mse-q5-v2", "lr": 5e-4, "seed": 27},
+    # Generation 3 (session 4): the same fine-tuning recipe as generation 2, from mse-q3-long2 (40k
+    # steps), every model with a 16-context activity context model fitted from the training images
+    # after its run (shvq.coding.context). Two branches, one core each:
+    #   --only mse-q3-long2-ctx mse-q4-v3 mse-q5-v3 mse-q6-v3 mse-q7-v3
+    #   --only mse-q2-v3 mse-q1-v3 mse-q1-v3b mse-q2b-v3 mse-q2c-v3
+    {"name": "mse-q3-long2-ctx", "install_as": "mse-5", "quality": 3, "beta": 110.0, "steps": 0,
+     "init_from": "mse-q3-long2", "lr": 0.0, "seed": 0, "contexts_only": True, "contexts": 16},
+    {"name": "mse-q4-v3", "ship": False, "quality": 3, "beta": 25.0, "steps": 2000, "init_from": "mse-q3-long2", "lr": 2e-4, "seed": 42, "contexts": 16},
+    {"name": "mse-q5-v3", "ship": False, "quality": 4, "beta": 2.5, "steps": 2000, "init_from": "mse-q4-v3", "lr": 5e-4, "seed": 45, "contexts": 16},
+    {"name": "mse-q6-v3", "install_as": "mse-6", "quality": 5, "beta": 0.25, "steps": 3000, "init_from": "mse-q5-v3", "lr": 5e-4, "seed": 47, "contexts": 16},
+    {"name": "mse-q7-v3", "ship": False, "quality": 6, "beta": 0.02, "steps": 2000, "init_from": "mse-q6-v3", "lr": 5e-4, "seed": 48, "contexts": 16},
+    {"name": "mse-q2-v3", "install_as": "mse-4", "quality": 2, "beta": 350.0, "steps": 2000, "init_from": "mse-q3-long2", "lr": 2e-4, "seed": 43, "contexts": 16},
+    {"name": "mse-q1-v3", "ship": False, "quality": 1, "beta": 4000.0, "steps": 2000, "init_from": "mse-q2-v3", "lr": 5e-4, "seed": 44, "contexts": 16},
+    {"name": "mse-q1-v3b", "install_as": "mse-1", "quality": 1, "beta": 4000.0, "steps": 3000, "init_from": "mse-q1-v3", "lr": 2e-4, "seed": 49, "contexts": 16},
+    {"name": "mse-q2b-v3", "install_as": "mse-3", "quality": 2, "beta": 600.0, "steps": 2000, "init_from": "mse-q1-v3", "lr": 5e-4, "seed": 46, "contexts": 16},
+    {"name": "mse-q2c-v3", "install_as": "mse-2", "quality": 2, "beta": 1500.0, "steps": 2000, "init_from": "mse-q1-v3", "lr": 5e-4, "seed": 50, "contexts": 16},
 ]
 
 MODEL = {"channels": 64, "latent_channels": 96, "num_centers": 32, "vector_dim": 1,
@@ -124,6 +140,30 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
     print(f"installed {name}: {meta.get('val')}", flush=True)
 
 
+def add_contexts(src: Path, run: Path, contexts: int, data: str, val: str, val_limit: int | None) -> None:
+    """A finished run's final model with a fitted ``contexts``-context model, written as
+    ``run/final/model``; ``run`` gets the source run's logs plus a ``contexts`` record."""
+    from shvq.image.checkpoint import load_model, save_model
+    from shvq.image.data import load_folder
+    from shvq.image.train import evaluate
+
+    base, meta = load_model(src / "final" / "model")
+    model = base.with_contexts(contexts).eval()
+    t = time.perf_counter()
+    model.fit_contexts(load_folder(data))
+    seconds = round(time.perf_counter() - t, 1)
+    val_images = load_folder(val)[:val_limit] if val_limit else load_folder(val)
+    v = evaluate(model, val_images)
+    keep = {k: meta[k] for k in ("beta", "steps", "seed", "distortion") if k in meta}
+    save_model(model, run / "final" / "model", {**keep, "val": v, "val_without_contexts": meta.get("val"),
+                                                "contexts_fit_seconds": seconds})
+    records = (src / "log.jsonl").read_text()
+    rec = {"kind": "contexts", "contexts": contexts, "seconds": seconds, **{f"val_{k}": x for k, x in v.items()}}
+    (run / "log.jsonl").write_text(records + json.dumps(rec) + "\n")
+    shutil.copyfile(src / "val.csv", run / "val.csv")
+    print(f"{run.name}: contexts fitted in {seconds} s; val {v}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "runs" / "zoo"))
@@ -151,6 +191,10 @@ def main() -> int:
         steps = max(1, int(stage["steps"] * args.scale))
         if (run / "final" / "model.json").exists():
             print(f"{name}: already trained", flush=True)
+        elif stage.get("contexts_only"):
+            t = time.time()
+            add_contexts(out / stage["init_from"], run, stage["contexts"], args.data, args.val, args.val_limit)
+            stage["_seconds"] = round(time.time() - t, 1)
         else:
             init = str(out / stage["init_from"]) if stage["init_from"] else None
             cfg = TrainConfig(
@@ -158,7 +202,8 @@ def main() -> int:
                 seed=stage["seed"], crop=CROP, batch=BATCH, lr=stage["lr"],
                 decay_start=stage.get("decay_start", 0.5 if init is None else 0.3),
                 val_every=stage.get("val_every", max(1, steps // 8)), ckpt_every=250, log_every=25,
-                freeze_batches=64, init_from=init, val_limit=args.val_limit, model=ImageCodecConfig.from_dict(MODEL),
+                freeze_batches=64, init_from=init, val_limit=args.val_limit,
+                model=ImageCodecConfig.from_dict({**MODEL, "contexts": stage.get("contexts", 0)}),
             )
             resume = latest_checkpoint(run) is not None
             print(f"{name}: {'resuming' if resume else 'starting'} β={stage['beta']} steps={steps} "

@@ -24,8 +24,8 @@ CTX = replace(TINY, contexts=4)
 
 
 def _with_contexts(src: ImageCodec, fit: bool = True) -> ImageCodec:
-    m = ImageCodec(CTX).eval()
-    m.load_state_dict(src.state_dict(), strict=False)
+    m = src.with_contexts(4)
+    assert m.config == CTX and not m.training
     if fit:
         m.fit_contexts([smooth_image(96, 128, seed=k) for k in range(4)])
     return m
@@ -87,6 +87,7 @@ def test_a_context_file_for_a_model_without_contexts_is_a_clear_error() -> None:
 
 def test_saved_context_model_loads_in_the_engine_without_torch_state(tmp_path: Path) -> None:
     ctx = _with_contexts(make_tiny(0))
+    assert ctx.with_contexts(0).content_hash() == make_tiny(0).content_hash()
     save_model(ctx, tmp_path / "m")
     eng, meta = CodecEngine.load(tmp_path / "m")
     assert meta["config"]["contexts"] == 4 and eng.context is not None

@@ -85,3 +85,25 @@ def test_retired_models_still_decode_their_files(tmp_path: Path, capsys: pytest.
     with pytest.raises(ModelMismatchError, match="not a shipped model"):
         zoo.entry(content_hash=make_tiny(7).content_hash(), weights_dir=tmp_path)
     capsys.readouterr()
+
+
+def test_weights_dir_from_the_environment(tmp_path, monkeypatch) -> None:
+    """SHVQ_WEIGHTS_DIR replaces the packaged folder for listing and loading by name."""
+    import shutil
+
+    from shvq.image import zoo
+
+    shipped = zoo.available()
+    if not shipped:
+        pytest.skip("no shipped models")
+    first = shipped[0]
+    for suffix in (".json", ".safetensors"):
+        shutil.copyfile(f"{first.stem}{suffix}", tmp_path / f"{first.name}{suffix}")
+    monkeypatch.setenv(zoo.WEIGHTS_ENV, str(tmp_path))
+    listed = zoo.available()
+    assert [e.name for e in listed] == [first.name] and Path(listed[0].stem).parent == tmp_path
+    assert zoo.entry(first.name).content_hash == first.content_hash
+    with pytest.raises(zoo.UnknownModelError):
+        zoo.entry(shipped[1].name)
+    monkeypatch.delenv(zoo.WEIGHTS_ENV)
+    assert [e.name for e in zoo.available()] == [e.name for e in shipped]

@@ -436,6 +436,17 @@ class ImageCodec(nn.Module):
     def has_fitted_contexts(self) -> bool:
         return self.config.contexts > 0 and bool(self.context.fitted)
 
+    def with_contexts(self, contexts: int) -> ImageCodec:
+        """A copy of this model with a ``contexts``-context model, not yet fitted (``0``: none);
+        the transforms, codebook and marginal tables are shared values, copied. Same device and
+        :attr:`tile_size`; a new content hash once fitted."""
+        from dataclasses import replace
+
+        out = ImageCodec(replace(self.config, contexts=contexts)).to(module_device(self))
+        out.load_state_dict({k: v for k, v in self.state_dict().items() if not k.startswith("context.")}, strict=False)
+        out.tile_size = self.tile_size
+        return out.train(self.training)
+
     @torch.no_grad()
     def fit_contexts(self, images: Iterable[Any], *, max_pixels: int = CONTEXT_FIT_PIXELS,
                      prior_weight: float = 1.0) -> ContextModel:

@@ -76,8 +76,17 @@ class ZooEntry:
         }
 
 
+WEIGHTS_ENV = "SHVQ_WEIGHTS_DIR"
+"""Environment variable naming a folder to use instead of the packaged weights (same layout:
+``NAME.json`` + ``NAME.safetensors``, optional ``retired/``), e.g. to compress with, or run
+``shvq eval --codec shvq`` on, models of one's own."""
+
+
 def _dir(weights_dir: str | os.PathLike[str] | None) -> Path:
-    return Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    if weights_dir is not None:
+        return Path(weights_dir)
+    env = os.environ.get(WEIGHTS_ENV)
+    return Path(env) if env else WEIGHTS_DIR
 
 
 def available(weights_dir: str | os.PathLike[str] | None = None) -> list[ZooEntry]:

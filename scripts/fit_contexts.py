@@ -1,0 +1,71 @@
+"""Give trained image models an activity context model (shvq.coding.context) without retraining.
+
+For every model in a weights folder (zoo layout: NAME.json + NAME.safetensors), build the same
+model with ``--contexts K``, fit the context model from the hard symbols of the training images,
+measure it on the validation images from real files, and write it under the same name into
+``--out`` (a new content hash: files of the old model need the old model). The transforms and
+the marginal tables are untouched, so every image decodes to the same pixels as before; only the
+bytes change.
+
+    python scripts/fit_contexts.py --models src/shvq/image/weights --out runs/ctx-gen2
+    SHVQ_WEIGHTS_DIR=runs/ctx-gen2 shvq eval ../shared/data/images/val --codec shvq --out results/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "images"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", required=True, help="weights folder to read (zoo layout)")
+    ap.add_argument("--out", required=True, help="weights folder to write (must differ from --models)")
+    ap.add_argument("--only", nargs="*", help="model names (default: all listed)")
+    ap.add_argument("--contexts", type=int, default=16)
+    ap.add_argument("--data", default=str(DATA / "train"), help="training images to fit from")
+    ap.add_argument("--val", default=str(DATA / "val"), help="validation images (real-file bpp, PSNR)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    src_dir, out_dir = Path(args.models).resolve(), Path(args.out).resolve()
+    if src_dir == out_dir:
+        print("fit_contexts: error: --out must differ from --models", file=sys.stderr)
+        return 2
+
+    import torch
+
+    from shvq.image import zoo
+    from shvq.image.checkpoint import save_model
+    from shvq.image.data import load_folder
+    from shvq.image.train import evaluate
+
+    torch.set_num_threads(args.threads)
+    train_images = load_folder(args.data)
+    val_images = load_folder(args.val) if args.val else []
+    for e in zoo.available(src_dir):
+        if args.only and e.name not in args.only:
+            continue
+        model = zoo.load_entry(e).with_contexts(args.contexts).eval()
+        t0 = time.perf_counter()
+        model.fit_contexts(train_images)
+        seconds = round(time.perf_counter() - t0, 1)
+        meta = {k: v for k, v in e.meta.items() if k not in ("config", "content_hash", "frozen", "format", "version")}
+        meta["contexts_fit"] = {"from_model": e.content_hash, "data": str(args.data), "seconds": seconds,
+                                "by": "scripts/fit_contexts.py"}
+        if val_images:
+            meta["val_without_contexts"] = meta.get("val")
+            meta["val"] = evaluate(model, val_images)
+        saved = save_model(model, out_dir / e.name, meta)
+        print(f"{e.name}: {e.content_hash} -> {saved['content_hash']} ({seconds} s) "
+              f"val {json.dumps(meta.get('val'))}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
