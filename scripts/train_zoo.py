@@ -131,8 +131,12 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
                      "lr": stage["lr"], "seed": stage["seed"], "crop": CROP, "batch": BATCH,
                      "threads": threads, "cpu": platform.processor() or platform.machine(),
                      "wall_seconds_this_stage": seconds,
-                     "train_seconds_from_log": _train_seconds(run / "log.jsonl")},
+                     "train_seconds_from_log": _train_seconds(run / "log.jsonl"),
+                     "contexts": stage.get("contexts", 0)},
     })
+    if stage.get("contexts_only"):
+        meta["training"]["note"] = (f"no training steps: the transforms of {stage['init_from']} (whose log this is), "
+                                    "with a context model fitted from the training images")
     shutil.copyfile(run / "final" / "model.safetensors", WEIGHTS / f"{name}.safetensors")
     (WEIGHTS / f"{name}.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     shutil.copyfile(run / "log.jsonl", WEIGHTS / f"{name}.log.jsonl")

@@ -1,0 +1,134 @@
+"""Which context for coding the latent symbols? Ideal code lengths of a shipped model's val symbols
+under context models fitted on the training images' symbols.
+
+    python benchmarks/context_variants.py --model mse-5
+
+Prints, for each variant, the saving against the model's own frozen marginal tables (the paper's
+i.i.d. coding) in percent. Every variant is fitted on the training images and measured on the val
+images; counts are smoothed towards the marginal with one symbol's weight, as
+:func:`shvq.coding.context.fit` does. ``quantile-16`` is what ships
+(:mod:`shvq.coding.context`); the others are the alternatives it was chosen from:
+
+* ``fixed-8`` / ``fixed-16`` / ``fixed-32``: the count of earlier active groups at the same position,
+  bucketed by fixed edges;
+* ``quantile-16``: the same count with 16 per-group quantile buckets;
+* ``box-16``: the count over the 3×3 neighbourhood of earlier groups, fixed buckets;
+* ``rate-order-16``: ``fixed-16`` with groups reordered by their marginal entropy, highest first;
+* ``checkerboard-16``: ``fixed-16``, plus for half of the positions (a checkerboard) the number of
+  active 4-neighbours in the same group (0, 1, 2+), which a two-pass decoder would know.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "images"
+
+FIXED = {
+    8: [1, 2, 3, 5, 9, 17, 33],
+    16: [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 19, 24, 30, 40, 55],
+    32: [*range(1, 16), 17, 19, 21, 23, 26, 29, 32, 36, 40, 45, 50, 56, 63, 70, 80, 90],
+}
+
+
+def _box(a: np.ndarray) -> np.ndarray:
+    p = np.pad(a, ((0, 0), (1, 1), (1, 1)))
+    return sum(p[:, dy : dy + a.shape[1], dx : dx + a.shape[2]] for dy in range(3) for dx in range(3))
+
+
+def _cross(a: np.ndarray) -> np.ndarray:
+    p = np.pad(a, ((0, 0), (1, 1), (1, 1)))
+    return p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:]
+
+
+def measure(train: list[np.ndarray], val: list[np.ndarray], marginal: np.ndarray,
+            contexts: Callable[[np.ndarray], np.ndarray], k: int) -> float:
+    """Saving in percent of val ideal bits under contexts fitted on train vs the marginal tables."""
+    groups, n_sym = marginal.shape
+    prior = marginal / marginal.sum(axis=1, keepdims=True)
+    counts = np.zeros((groups, k, n_sym))
+    for s in train:
+        c = contexts(s)
+        for g in range(groups):
+            np.add.at(counts[g], (c[g].ravel(), s[g].ravel()), 1.0)
+    p = (counts + prior[:, None, :]) / (counts.sum(axis=2, keepdims=True) + 1.0)
+    bits = base = 0.0
+    for s in val:
+        c = contexts(s)
+        for g in range(groups):
+            bits -= np.log2(p[g][c[g].ravel(), s[g].ravel()]).sum()
+            base -= np.log2(prior[g][s[g].ravel()]).sum()
+    return 100.0 * (1.0 - bits / base)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="mse-5")
+    ap.add_argument("--data", default=str(DATA / "train"))
+    ap.add_argument("--val", default=str(DATA / "val"))
+    args = ap.parse_args()
+    if not Path(args.data).is_dir() or not Path(args.val).is_dir():
+        print(f"context_variants: error: no images in {args.data} / {args.val}", file=sys.stderr)
+        return 2
+    from shvq.coding import context
+    from shvq.image.data import load_folder
+    from shvq.image.zoo import load_engine
+
+    eng = load_engine(args.model)
+    marginal = eng.tables
+    groups = marginal.shape[0]
+
+    def maps(folder: str) -> list[np.ndarray]:
+        out = []
+        for img in load_folder(folder):
+            s, h, w = eng.symbols(img)
+            out.append(s.reshape(groups, -(-h // 16), -(-w // 16)).astype(np.int64))
+        return out
+
+    train, val = maps(args.data), maps(args.val)
+    zeros = context.zeros_of(marginal)
+
+    def bucket(edges: list[int], z: np.ndarray = zeros) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda s: np.searchsorted(np.array(edges), context.activity(s, z), side="right")
+
+    fitted = context.fit(train, marginal, 16, eng.config.precision)
+    prob = marginal / marginal.sum(axis=1, keepdims=True)
+    order = np.argsort((prob * np.log2(prob)).sum(axis=1), kind="stable")  # highest entropy first
+
+    def box(s: np.ndarray) -> np.ndarray:
+        return np.searchsorted(np.array([1, 2, 4, 6, 9, 13, 18, 25, 34, 46, 62, 85, 115, 160, 220]),
+                               _box(context.activity(s, zeros)), side="right")
+
+    def checker(s: np.ndarray) -> np.ndarray:
+        b = bucket(FIXED[16])(s)
+        active = (s != zeros.reshape(-1, 1, 1)).astype(np.int64)
+        yy, xx = np.mgrid[: s.shape[1], : s.shape[2]]
+        anchor = ((yy + xx) % 2 == 0)[None]
+        return np.where(anchor, b, 16 + np.minimum(_cross(active), 2) * 16 + b)
+
+    variants: list[tuple[str, Callable[[], float]]] = [
+        ("fixed-8", lambda: measure(train, val, marginal, bucket(FIXED[8]), 8)),
+        ("fixed-16", lambda: measure(train, val, marginal, bucket(FIXED[16]), 16)),
+        ("fixed-32", lambda: measure(train, val, marginal, bucket(FIXED[32]), 32)),
+        ("quantile-16", lambda: measure(train, val, marginal, fitted.contexts, 16)),
+        ("box-16", lambda: measure(train, val, marginal, box, 16)),
+        ("rate-order-16", lambda: measure([t[order] for t in train], [v[order] for v in val], marginal[order],
+                                          bucket(FIXED[16], zeros[order]), 16)),
+        ("checkerboard-16", lambda: measure(train, val, marginal, checker, 64)),
+    ]
+    print(f"model {args.model} ({eng.content_hash.hex()}): saving vs i.i.d. marginal tables, val ideal bits")
+    for name, run in variants:
+        print(f"  {name:16s} {run():5.1f} %", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())
