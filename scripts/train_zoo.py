@@ -34,6 +34,9 @@ DATA = ROOT.parent / "shared" / "data" / "images"
 # Generation 1 (sessions 1-2) was shipped as mse-1..mse-5 and now lives in weights/retired/ as
 # mse-N-gen1 (its files still decode); generation 2 (session 3) is fine-tuned from a base trained
 # 3.4x longer (mse-q3-long) and is what ships.
+CONTEXT_MODEL = {"contexts": 16, "beta": None, "steps": 0, "lr": 0.0, "seed": 0}
+"""What a "contexts_only" stage adds: a 16-context activity context model (no training steps)."""
+
 STAGES = [
     # the base model: trained longest, at a middle rate (parent of all others; dominated, not shipped)
     {"name": "mse-q3", "ship": False, "quality": 3, "beta": 110.0, "steps": 7000, "init_from": None, "lr": 5e-4, "seed": 1},
@@ -77,21 +80,27 @@ STAGES = [
      "lr": 3e-4, "seed": 31, "decay_start": 0.75, "val_every": 5000},
     {"name": "mse-q6-v2", "install_as": "mse-6", "quality": 5, "beta": 0.25, "steps": 3000, "init_from": "mse-q5-v2", "lr": 5e-4, "seed": 27},
     # Generation 3 (session 4): the same fine-tuning recipe as generation 2, from mse-q3-long2 (40k
-    # steps), every model with a 16-context activity context model fitted from the training images
-    # after its run (shvq.coding.context). Two branches, one core each:
-    #   --only mse-q3-long2-ctx mse-q4-v3 mse-q5-v3 mse-q6-v3 mse-q7-v3
+    # steps). Training stages first (two branches, one core each):
+    #   --only mse-q4-v3 mse-q5-v3 mse-q6-v3 mse-q7-v3
     #   --only mse-q2-v3 mse-q1-v3 mse-q1-v3b mse-q2b-v3 mse-q2c-v3
-    {"name": "mse-q3-long2-ctx", "install_as": "mse-5", "quality": 3, "beta": 110.0, "steps": 0,
-     "init_from": "mse-q3-long2", "lr": 0.0, "seed": 0, "contexts_only": True, "contexts": 16},
-    {"name": "mse-q4-v3", "ship": False, "quality": 3, "beta": 25.0, "steps": 2000, "init_from": "mse-q3-long2", "lr": 2e-4, "seed": 42, "contexts": 16},
-    {"name": "mse-q5-v3", "ship": False, "quality": 4, "beta": 2.5, "steps": 2000, "init_from": "mse-q4-v3", "lr": 5e-4, "seed": 45, "contexts": 16},
-    {"name": "mse-q6-v3", "install_as": "mse-6", "quality": 5, "beta": 0.25, "steps": 3000, "init_from": "mse-q5-v3", "lr": 5e-4, "seed": 47, "contexts": 16},
-    {"name": "mse-q7-v3", "ship": False, "quality": 6, "beta": 0.02, "steps": 2000, "init_from": "mse-q6-v3", "lr": 5e-4, "seed": 48, "contexts": 16},
-    {"name": "mse-q2-v3", "install_as": "mse-4", "quality": 2, "beta": 350.0, "steps": 2000, "init_from": "mse-q3-long2", "lr": 2e-4, "seed": 43, "contexts": 16},
-    {"name": "mse-q1-v3", "ship": False, "quality": 1, "beta": 4000.0, "steps": 2000, "init_from": "mse-q2-v3", "lr": 5e-4, "seed": 44, "contexts": 16},
-    {"name": "mse-q1-v3b", "install_as": "mse-1", "quality": 1, "beta": 4000.0, "steps": 3000, "init_from": "mse-q1-v3", "lr": 2e-4, "seed": 49, "contexts": 16},
-    {"name": "mse-q2b-v3", "install_as": "mse-3", "quality": 2, "beta": 600.0, "steps": 2000, "init_from": "mse-q1-v3", "lr": 5e-4, "seed": 46, "contexts": 16},
-    {"name": "mse-q2c-v3", "install_as": "mse-2", "quality": 2, "beta": 1500.0, "steps": 2000, "init_from": "mse-q1-v3", "lr": 5e-4, "seed": 50, "contexts": 16},
+    # then the shipped ones get their context model (shvq.coding.context), fitted from the
+    # training images ("contexts_only" stages: no training steps):
+    #   --only mse-q1-v3b-ctx mse-q2c-v3-ctx mse-q2b-v3-ctx mse-q2-v3-ctx mse-q3-long2-ctx mse-q6-v3-ctx
+    {"name": "mse-q4-v3", "ship": False, "quality": 3, "beta": 25.0, "steps": 2000, "init_from": "mse-q3-long2", "lr": 2e-4, "seed": 42},
+    {"name": "mse-q5-v3", "ship": False, "quality": 4, "beta": 2.5, "steps": 2000, "init_from": "mse-q4-v3", "lr": 5e-4, "seed": 45},
+    {"name": "mse-q6-v3", "ship": False, "quality": 5, "beta": 0.25, "steps": 3000, "init_from": "mse-q5-v3", "lr": 5e-4, "seed": 47},
+    {"name": "mse-q7-v3", "ship": False, "quality": 6, "beta": 0.02, "steps": 2000, "init_from": "mse-q6-v3", "lr": 5e-4, "seed": 48},
+    {"name": "mse-q2-v3", "ship": False, "quality": 2, "beta": 350.0, "steps": 2000, "init_from": "mse-q3-long2", "lr": 2e-4, "seed": 43},
+    {"name": "mse-q1-v3", "ship": False, "quality": 1, "beta": 4000.0, "steps": 2000, "init_from": "mse-q2-v3", "lr": 5e-4, "seed": 44},
+    {"name": "mse-q1-v3b", "ship": False, "quality": 1, "beta": 4000.0, "steps": 3000, "init_from": "mse-q1-v3", "lr": 2e-4, "seed": 49},
+    {"name": "mse-q2b-v3", "ship": False, "quality": 2, "beta": 600.0, "steps": 2000, "init_from": "mse-q1-v3", "lr": 5e-4, "seed": 46},
+    {"name": "mse-q2c-v3", "ship": False, "quality": 2, "beta": 1500.0, "steps": 2000, "init_from": "mse-q1-v3", "lr": 5e-4, "seed": 50},
+    {"name": "mse-q1-v3b-ctx", "install_as": "mse-1", "quality": 1, "init_from": "mse-q1-v3b", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q2c-v3-ctx", "install_as": "mse-2", "quality": 2, "init_from": "mse-q2c-v3", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q2b-v3-ctx", "install_as": "mse-3", "quality": 2, "init_from": "mse-q2b-v3", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q2-v3-ctx", "install_as": "mse-4", "quality": 2, "init_from": "mse-q2-v3", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q3-long2-ctx", "install_as": "mse-5", "quality": 3, "init_from": "mse-q3-long2", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q6-v3-ctx", "install_as": "mse-6", "quality": 5, "init_from": "mse-q6-v3", "contexts_only": True, **CONTEXT_MODEL},
 ]
 
 MODEL = {"channels": 64, "latent_channels": 96, "num_centers": 32, "vector_dim": 1,
@@ -117,6 +126,8 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
     """Copy ``run/final/model.*`` and the logs into the package's weights folder."""
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     meta = json.loads((run / "final" / "model.json").read_text())
+    # a contexts-only stage adds no training: record the stage that trained the transforms
+    trained = next(t for t in STAGES if t["name"] == stage["init_from"]) if stage.get("contexts_only") else stage
     installed = WEIGHTS / f"{name}.json"
     if seconds is None and installed.exists():  # re-installing the same model: keep the recorded cost
         old = json.loads(installed.read_text())
@@ -127,16 +138,17 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
         "name": name,
         "quality": stage["quality"],
         "trained_by": "scripts/train_zoo.py",
-        "training": {"beta": stage["beta"], "steps": stage["steps"], "init_from": stage["init_from"],
-                     "lr": stage["lr"], "seed": stage["seed"], "crop": CROP, "batch": BATCH,
+        "training": {"beta": trained["beta"], "steps": trained["steps"], "init_from": trained["init_from"],
+                     "lr": trained["lr"], "seed": trained["seed"], "crop": CROP, "batch": BATCH,
                      "threads": threads, "cpu": platform.processor() or platform.machine(),
                      "wall_seconds_this_stage": seconds,
                      "train_seconds_from_log": _train_seconds(run / "log.jsonl"),
                      "contexts": stage.get("contexts", 0)},
     })
     if stage.get("contexts_only"):
-        meta["training"]["note"] = (f"no training steps: the transforms of {stage['init_from']} (whose log this is), "
-                                    "with a context model fitted from the training images")
+        meta["training"]["note"] = (f"the transforms of stage {stage['init_from']} (whose training this records and "
+                                    f"whose log this is), with a context model fitted from the training images by "
+                                    f"stage {stage['name']}")
     shutil.copyfile(run / "final" / "model.safetensors", WEIGHTS / f"{name}.safetensors")
     (WEIGHTS / f"{name}.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     shutil.copyfile(run / "log.jsonl", WEIGHTS / f"{name}.log.jsonl")
