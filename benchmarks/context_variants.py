@@ -6,14 +6,16 @@ under context models fitted on the training images' symbols.
 Prints, for each variant, the saving against the model's own frozen marginal tables (the paper's
 i.i.d. coding) in percent. Every variant is fitted on the training images and measured on the val
 images; counts are smoothed towards the marginal with one symbol's weight, as
-:func:`shvq.coding.context.fit` does. ``quantile-16`` is what ships
+:func:`shvq.coding.context.fit` does. ``quantile-16-value-5`` is what ships
 (:mod:`shvq.coding.context`); the others are the alternatives it was chosen from:
 
 * ``fixed-8`` / ``fixed-16`` / ``fixed-32``: the count of earlier active groups at the same position,
   bucketed by fixed edges;
-* ``quantile-16``: the same count with 16 per-group quantile buckets;
+* ``quantile-16``: the same count with 16 per-group quantile buckets (:func:`shvq.coding.context.fit`);
 * ``box-16``: the count over the 3×3 neighbourhood of earlier groups, fixed buckets;
 * ``rate-order-16``: ``fixed-16`` with groups reordered by their marginal entropy, highest first;
+* ``quantile-16-value-5``: ``quantile-16`` times 5 buckets of an integer linear prediction of the
+  symbol's value from the earlier groups (``value_contexts=5``): what ships;
 * ``checkerboard-16``: ``fixed-16``, plus for half of the positions (a checkerboard) the number of
   active 4-neighbours in the same group (0, 1, 2+), which a two-pass decoder would know.
 """
@@ -99,6 +101,7 @@ def main() -> int:
         return lambda s: np.searchsorted(np.array(edges), context.activity(s, z), side="right")
 
     fitted = context.fit(train, marginal, 16, eng.config.precision)
+    valued = context.fit(train, marginal, 16, eng.config.precision, value_contexts=5)
     prob = marginal / marginal.sum(axis=1, keepdims=True)
     order = np.argsort((prob * np.log2(prob)).sum(axis=1), kind="stable")  # highest entropy first
 
@@ -118,6 +121,7 @@ def main() -> int:
         ("fixed-16", lambda: measure(train, val, marginal, bucket(FIXED[16]), 16)),
         ("fixed-32", lambda: measure(train, val, marginal, bucket(FIXED[32]), 32)),
         ("quantile-16", lambda: measure(train, val, marginal, fitted.contexts, 16)),
+        ("quantile-16-value-5", lambda: measure(train, val, marginal, valued.contexts, 80)),
         ("box-16", lambda: measure(train, val, marginal, box, 16)),
         ("rate-order-16", lambda: measure([t[order] for t in train], [v[order] for v in val], marginal[order],
                                           bucket(FIXED[16], zeros[order]), 16)),

@@ -28,7 +28,8 @@ def main() -> int:
     ap.add_argument("--models", required=True, help="weights folder to read (zoo layout)")
     ap.add_argument("--out", required=True, help="weights folder to write (must differ from --models)")
     ap.add_argument("--only", nargs="*", help="model names (default: all listed)")
-    ap.add_argument("--contexts", type=int, default=16)
+    ap.add_argument("--contexts", type=int, default=16, help="activity buckets K")
+    ap.add_argument("--value-contexts", type=int, default=5, help="predicted-value buckets V (1: none)")
     ap.add_argument("--data", default=str(DATA / "train"), help="training images to fit from")
     ap.add_argument("--val", default=str(DATA / "val"), help="validation images (real-file bpp, PSNR)")
     ap.add_argument("--threads", type=int, default=1)
@@ -51,7 +52,7 @@ def main() -> int:
     for e in zoo.available(src_dir):
         if args.only and e.name not in args.only:
             continue
-        model = zoo.load_entry(e).with_contexts(args.contexts).eval()
+        model = zoo.load_entry(e).with_contexts(args.contexts, args.value_contexts).eval()
         t0 = time.perf_counter()
         model.fit_contexts(train_images)
         seconds = round(time.perf_counter() - t0, 1)

@@ -34,8 +34,8 @@ DATA = ROOT.parent / "shared" / "data" / "images"
 # Generation 1 (sessions 1-2) was shipped as mse-1..mse-5 and now lives in weights/retired/ as
 # mse-N-gen1 (its files still decode); generation 2 (session 3) is fine-tuned from a base trained
 # 3.4x longer (mse-q3-long) and is what ships.
-CONTEXT_MODEL = {"contexts": 16, "beta": None, "steps": 0, "lr": 0.0, "seed": 0}
-"""What a "contexts_only" stage adds: a 16-context activity context model (no training steps)."""
+CONTEXT_MODEL = {"contexts": 16, "value_contexts": 5, "beta": None, "steps": 0, "lr": 0.0, "seed": 0}
+"""What a "contexts_only" stage adds: a context model of 16 activity × 5 value buckets (no training)."""
 
 STAGES = [
     # the base model: trained longest, at a middle rate (parent of all others; dominated, not shipped)
@@ -143,7 +143,7 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
                      "threads": threads, "cpu": platform.processor() or platform.machine(),
                      "wall_seconds_this_stage": seconds,
                      "train_seconds_from_log": _train_seconds(run / "log.jsonl"),
-                     "contexts": stage.get("contexts", 0)},
+                     "contexts": stage.get("contexts", 0), "value_contexts": stage.get("value_contexts", 1)},
     })
     if stage.get("contexts_only"):
         meta["training"]["note"] = (f"the transforms of stage {stage['init_from']} (whose training this records and "
@@ -156,15 +156,17 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
     print(f"installed {name}: {meta.get('val')}", flush=True)
 
 
-def add_contexts(src: Path, run: Path, contexts: int, data: str, val: str, val_limit: int | None) -> None:
-    """A finished run's final model with a fitted ``contexts``-context model, written as
+def add_contexts(src: Path, run: Path, contexts: int, value_contexts: int, data: str, val: str,
+                 val_limit: int | None) -> None:
+    """A finished run's final model with a fitted context model (``contexts`` × ``value_contexts``
+    buckets), written as
     ``run/final/model``; ``run`` gets the source run's logs plus a ``contexts`` record."""
     from shvq.image.checkpoint import load_model, save_model
     from shvq.image.data import load_folder
     from shvq.image.train import evaluate
 
     base, meta = load_model(src / "final" / "model")
-    model = base.with_contexts(contexts).eval()
+    model = base.with_contexts(contexts, value_contexts).eval()
     t = time.perf_counter()
     model.fit_contexts(load_folder(data))
     seconds = round(time.perf_counter() - t, 1)
@@ -174,7 +176,7 @@ def add_contexts(src: Path, run: Path, contexts: int, data: str, val: str, val_l
     save_model(model, run / "final" / "model", {**keep, "val": v, "val_without_contexts": meta.get("val"),
                                                 "contexts_fit_seconds": seconds})
     records = (src / "log.jsonl").read_text()
-    rec = {"kind": "contexts", "contexts": contexts, "seconds": seconds, **{f"val_{k}": x for k, x in v.items()}}
+    rec = {"kind": "contexts", "contexts": contexts, "value_contexts": value_contexts, "seconds": seconds, **{f"val_{k}": x for k, x in v.items()}}
     (run / "log.jsonl").write_text(records + json.dumps(rec) + "\n")
     shutil.copyfile(src / "val.csv", run / "val.csv")
     print(f"{run.name}: contexts fitted in {seconds} s; val {v}", flush=True)
@@ -209,7 +211,8 @@ def main() -> int:
             print(f"{name}: already trained", flush=True)
         elif stage.get("contexts_only"):
             t = time.time()
-            add_contexts(out / stage["init_from"], run, stage["contexts"], args.data, args.val, args.val_limit)
+            add_contexts(out / stage["init_from"], run, stage["contexts"], stage["value_contexts"], args.data, args.val,
+                         args.val_limit)
             stage["_seconds"] = round(time.time() - t, 1)
         else:
             init = str(out / stage["init_from"]) if stage["init_from"] else None

@@ -38,14 +38,16 @@ def _marginal(maps: list[np.ndarray], levels: int) -> np.ndarray:
     groups=st.integers(1, 6),
     levels=st.integers(2, 7),
     k=st.integers(2, 9),
+    v=st.integers(1, 6),
     h=st.integers(0, 7),
     w=st.integers(0, 7),
 )
-def test_round_trip_is_exact_and_deterministic(seed: int, groups: int, levels: int, k: int, h: int, w: int) -> None:
+def test_round_trip_is_exact_and_deterministic(seed: int, groups: int, levels: int, k: int, v: int, h: int,
+                                               w: int) -> None:
     rng = np.random.default_rng(seed)
     train = [_maps(rng, groups, levels, 9, 11) for _ in range(2)]
     marg = _marginal(train, levels)
-    cm = context.fit(train, marg, k, 16)
+    cm = context.fit(train, marg, k, 16, value_contexts=v)
     s = rng.integers(0, levels, (groups, h, w))
     data = cm.encode(s)
     assert data == cm.encode(s.copy())
@@ -60,7 +62,7 @@ def test_contexts_depend_only_on_earlier_groups(seed: int, groups: int, g: int) 
     g = g % groups
     rng = np.random.default_rng(seed)
     train = [_maps(rng, groups, 5, 8, 8)]
-    cm = context.fit(train, _marginal(train, 5), 4, 16)
+    cm = context.fit(train, _marginal(train, 5), 4, 16, value_contexts=3)
     s = rng.integers(0, 5, (groups, 6, 5))
     t = s.copy()
     t[g:] = rng.integers(0, 5, (groups - g, 6, 5))  # change group g and everything after it
@@ -72,7 +74,7 @@ def test_bits_match_the_real_stream_and_beat_the_marginal_on_correlated_data() -
     groups, levels = 12, 6
     train = [_maps(rng, groups, levels, 40, 50) for _ in range(4)]
     marg = _marginal(train, levels)
-    cm = context.fit(train, marg, 8, 16)
+    cm = context.fit(train, marg, 8, 16, value_contexts=3)
     s = _maps(rng, groups, levels, 40, 50)
     est = cm.bits(s)
     real = len(cm.encode(s)) * 8
@@ -107,23 +109,65 @@ def test_activity_counts_earlier_active_groups() -> None:
 
 def test_checked_rejects_bad_models() -> None:
     marg = quantize_probabilities(np.ones((2, 3)), 8)
-    good_t = quantize_probabilities(np.ones((2 * 3, 3)), 8).reshape(2, 3, 3)
+    good_t = quantize_probabilities(np.ones((2 * 6, 3)), 8).reshape(2, 6, 3)  # K = 3, V = 2
     good_e = np.array([[1, 2], [1, 1]])
-    context.ContextModel.checked(marg, good_e, good_t, 8)
+    good_w = np.array([[0, 0, 5], [256, 0, 0]])
+    good_v = np.array([[-128], [-128]])
+
+    def check(e=good_e, w=good_w, v=good_v, t=good_t, m=marg):
+        return context.ContextModel.checked(m, e, w, v, t, 8)
+
+    cm = check()
+    assert (cm.num_contexts, cm.value_contexts) == (3, 2)
     with pytest.raises(FormatError, match="non-decreasing"):
-        context.ContextModel.checked(marg, np.array([[2, 1], [1, 1]]), good_t, 8)
+        check(e=np.array([[2, 1], [1, 1]]))
     with pytest.raises(FormatError, match="non-negative"):
-        context.ContextModel.checked(marg, np.array([[-1, 1], [1, 1]]), good_t, 8)
-    with pytest.raises(FormatError, match="edges"):
-        context.ContextModel.checked(marg, np.array([[1], [1]]), good_t, 8)
+        check(e=np.array([[-1, 1], [1, 1]]))
+    with pytest.raises(FormatError, match="context edges"):
+        check(e=np.array([[1], [1]]))
+    with pytest.raises(FormatError, match="value edges must be non-decreasing"):
+        check(e=np.array([[1], [1]]), v=np.array([[5, 1], [1, 1]]))  # K = 2, V = 3
+    with pytest.raises(FormatError, match="strictly lower-triangular"):
+        check(w=np.array([[0, 3, 0], [256, 0, 0]]))  # group 0 may not look at group 1
+    with pytest.raises(FormatError, match="strictly lower-triangular"):
+        check(w=np.array([[0, 0, 0], [0, 7, 0]]))  # nor a group at itself
+    with pytest.raises(FormatError, match="beyond"):
+        check(w=np.array([[0, 0, 0], [context.MAX_WEIGHT + 1, 0, 0]]))
+    with pytest.raises(FormatError, match="prediction weights must be integers"):
+        check(w=good_w.astype(np.float64))
     bad_t = good_t.copy()
     bad_t[1, 2, 0] += 1
     with pytest.raises(FormatError, match="sum"):
-        context.ContextModel.checked(marg, good_e, bad_t, 8)
-    with pytest.raises(FormatError, match="do not fit"):
-        context.ContextModel.checked(marg[:, :2], good_e, good_t, 8)
-    with pytest.raises(FormatError, match="K <="):
-        context.ContextModel.checked(marg, np.zeros((2, 0), dtype=np.int64), good_t[:, :1], 8)
+        check(t=bad_t)
+    with pytest.raises(FormatError, match="do not fit marginal"):
+        check(m=marg[:, :2])
+    with pytest.raises(FormatError, match="do not fit 2 value buckets"):
+        check(t=good_t[:, :5])
+    with pytest.raises(FormatError, match="2..64 activity"):
+        check(e=np.zeros((2, 0), dtype=np.int64), t=good_t[:, :2])
+
+
+def test_predictions_are_the_integer_linear_guess_from_earlier_groups() -> None:
+    w = np.array([[0, 0, 0, 10], [256, 0, 0, 0], [-128, 512, 0, 3]])
+    v = np.array([[1, -2], [3, 0], [9, 9]])
+    np.testing.assert_array_equal(context.predictions(v, w), [[10, 10], [256, -512], [-128 + 1536 + 3, 256 + 3]])
+
+
+def test_value_prediction_helps_when_a_group_copies_an_earlier_one() -> None:
+    rng = np.random.default_rng(5)
+    def sample() -> np.ndarray:
+        s = _maps(rng, 4, 3, 40, 40)
+        s[3] = s[1]  # group 3 is a copy of group 1: activity alone cannot tell which value
+        return s
+    train = [sample() for _ in range(3)]
+    marg = _marginal(train, 3)
+    plain = context.fit(train, marg, 4, 16)
+    valued = context.fit(train, marg, 4, 16, value_contexts=5)
+    assert plain.value_contexts == 1 and valued.value_contexts == 5
+    assert valued.weights[3, 1] > 200 and np.all(np.triu(valued.weights[:, :4]) == 0)
+    s = sample()
+    assert valued.bits(s) < 0.85 * plain.bits(s)  # group 3 (a quarter of the symbols) nearly free
+    np.testing.assert_array_equal(valued.decode(valued.encode(s), 40, 40), s)
 
 
 def test_malformed_streams_raise_format_error() -> None:
@@ -146,6 +190,8 @@ def test_fit_and_encode_refuse_bad_arguments() -> None:
     marg = quantize_probabilities(np.ones((2, 3)), 8)
     with pytest.raises(ValueError, match="num_contexts"):
         context.fit([np.zeros((2, 2, 2), dtype=np.int64)], marg, 1, 8)
+    with pytest.raises(ValueError, match="value_contexts"):
+        context.fit([np.zeros((2, 2, 2), dtype=np.int64)], marg, 2, 8, value_contexts=0)
     with pytest.raises(ValueError, match="out of range"):
         context.fit([np.full((2, 2, 2), 3)], marg, 2, 8)
     cm = context.fit([np.zeros((2, 2, 2), dtype=np.int64)], marg, 2, 8)

@@ -20,11 +20,11 @@ from shvq.image.model import ImageCodec
 
 from .conftest import TINY, make_tiny, smooth_image
 
-CTX = replace(TINY, contexts=4)
+CTX = replace(TINY, contexts=4, value_contexts=3)
 
 
 def _with_contexts(src: ImageCodec, fit: bool = True) -> ImageCodec:
-    m = src.with_contexts(4)
+    m = src.with_contexts(4, 3)
     assert m.config == CTX and not m.training
     if fit:
         m.fit_contexts([smooth_image(96, 128, seed=k) for k in range(4)])
@@ -90,18 +90,24 @@ def test_saved_context_model_loads_in_the_engine_without_torch_state(tmp_path: P
     assert ctx.with_contexts(0).content_hash() == make_tiny(0).content_hash()
     save_model(ctx, tmp_path / "m")
     eng, meta = CodecEngine.load(tmp_path / "m")
-    assert meta["config"]["contexts"] == 4 and eng.context is not None
+    assert meta["config"]["contexts"] == 4 and eng.context is not None and eng.context.value_contexts == 3
     img = smooth_image(48, 40, seed=5)
     assert eng.compress(img) == ctx.compress(img)
     back, _ = load_model(tmp_path / "m")
     assert back.has_fitted_contexts and back.content_hash() == ctx.content_hash()
-    state = {k: v.numpy() for k, v in ctx.state_dict().items() if k != "context.edges"}
+    state = {k: v.numpy() for k, v in ctx.state_dict().items() if k != "context.weights"}
     with pytest.raises(FormatError, match="lack"):
         CodecEngine(CTX, state)
     state = {k: v.numpy().copy() for k, v in ctx.state_dict().items()}
     state["context.edges"][0, :] = [3, 2, 1]  # decreasing
     with pytest.raises(FormatError, match="edges"):
         CodecEngine(CTX, state)
+    state = {k: v.numpy().copy() for k, v in ctx.state_dict().items()}
+    state["context.weights"][0, 1] = 1  # group 0 would depend on group 1
+    with pytest.raises(FormatError, match="lower-triangular"):
+        CodecEngine(CTX, state)
+    with pytest.raises(FormatError, match="4×3 buckets, the config says 4×2"):
+        CodecEngine(replace(CTX, value_contexts=2), {k: v.numpy() for k, v in ctx.state_dict().items()})
 
 
 def test_fit_contexts_needs_a_frozen_model_with_contexts() -> None:

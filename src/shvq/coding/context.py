@@ -1,26 +1,33 @@
-"""An activity context model: each group's symbols coded with a table chosen by how many of the
-groups before it are active at the same position.
+"""A context model for the latent symbols: each group's symbols coded with a table chosen from
+what the groups before it hold at the same position.
 
-The paper codes the latent symbols i.i.d. (one frozen histogram per group). Neighbouring
-symbols are not independent, though: where an image has texture, many channels leave their most
-probable symbol at once; in flat regions most stay there. This model uses that, with integers
-only, so it stays bit-exact on every machine:
+The paper codes the latent symbols i.i.d. (one frozen histogram per group). Groups are not
+independent, though: where an image has texture, many channels leave their most probable symbol
+at once, and correlated channels lean the same way. This model uses both, with integers only, so
+it stays bit-exact on every machine:
 
 * the *zero* of group ``g`` is the most probable symbol of its marginal table (lowest index on
-  ties);
+  ties), and a symbol's *value* is ``v = s − zero`` (an integer);
 * the *activity* ``a_g(p)`` at latent position ``p`` is the number of groups ``g' < g`` whose
-  symbol at ``p`` is not their zero: known to the decoder once groups ``0 … g−1`` are decoded;
-* the *context* ``k = #{e ∈ edges[g] : e <= a_g(p)}`` (``K`` contexts, ``K−1`` non-decreasing
-  edges per group) picks the table ``tables[g, k]``.
+  symbol at ``p`` is not their zero;
+* the *prediction* ``π_g(p) = Σ_{g'<g} W[g, g']·v_{g'}(p) + W[g, G]`` with integer weights
+  (fixed point, :data:`VALUE_SHIFT` fractional bits; ``W`` strictly lower-triangular plus a bias
+  column), a linear guess of ``v_g`` from the groups before it;
+* the context is ``k = α·V + ν`` with ``α = #{e ∈ edges[g] : e <= a_g(p)}`` (``K`` activity
+  buckets) and ``ν = #{e ∈ value_edges[g] : e <= π_g(p)}`` (``V`` value buckets; ``V = 1``: no
+  prediction), and ``tables[g, k]`` codes the symbol.
 
-Coding order: group by group; inside a group, context by context; inside a context, positions
-in row-major order. Every table row is a frozen integer table (:mod:`shvq.coding.tables`).
+Everything a context needs is known to the decoder once groups ``0 … g−1`` are decoded. Coding
+order: group by group; inside a group, context by context; inside a context, positions in
+row-major order. Every table row is a frozen integer table (:mod:`shvq.coding.tables`).
 
-:func:`fit` builds the edges (per-group quantiles of the activity) and the tables (hard symbol
-counts, smoothed towards the marginal table) from symbol maps of training images.
+:func:`fit` builds everything from symbol maps of training images: activity edges (per-group
+quantiles), weights (least squares on the training values, rounded to fixed point), value edges
+(fixed, half-way between integers), tables (hard symbol counts smoothed towards the marginal).
 
-Shapes: symbol maps are ``(G, h, w)`` integer arrays; ``edges`` is int64 ``(G, K−1)``;
-``tables`` is int64 ``(G, K, L)``. No PyTorch.
+Shapes: symbol maps are ``(G, h, w)`` integer arrays; ``edges`` int64 ``(G, K−1)``;
+``weights`` int64 ``(G, G+1)``; ``value_edges`` int64 ``(G, V−1)``; ``tables`` int64
+``(G, K·V, L)``. No PyTorch.
 """
 
 from __future__ import annotations
@@ -35,7 +42,13 @@ from shvq.coding.tables import coded_bits, quantize_probabilities, table_bits, v
 from shvq.errors import FormatError
 
 MAX_CONTEXTS = 64
-"""Most contexts per group a model may have."""
+"""Most activity buckets ``K`` per group."""
+MAX_VALUE_CONTEXTS = 16
+"""Most value buckets ``V`` per group."""
+VALUE_SHIFT = 8
+"""Fractional bits of the prediction weights and value edges (a weight of 1.0 is 256)."""
+MAX_WEIGHT = 1 << 20
+"""Largest weight magnitude a model may hold (keeps every prediction far inside int64)."""
 
 
 def zeros_of(marginal: np.ndarray) -> np.ndarray:
@@ -57,54 +70,117 @@ def activity(symbols: np.ndarray, zeros: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_model(edges: np.ndarray, tables: np.ndarray, precision: int) -> tuple[np.ndarray, np.ndarray]:
-    e = np.asarray(edges)
-    t = np.asarray(tables)
-    if t.ndim != 3 or not 2 <= t.shape[1] <= MAX_CONTEXTS:
-        raise FormatError(f"context tables must be (G, K, L) with 2 <= K <= {MAX_CONTEXTS}, got {t.shape}")
-    if e.shape != (t.shape[0], t.shape[1] - 1) or not np.issubdtype(e.dtype, np.integer):
-        raise FormatError(f"context edges must be integers of shape {(t.shape[0], t.shape[1] - 1)}, got {e.dtype} {e.shape}")
-    e = e.astype(np.int64)
-    if e.size and (np.any(e < 0) or np.any(np.diff(e, axis=1) < 0)):
-        raise FormatError("context edges must be non-negative and non-decreasing")
-    validate_table(t.reshape(-1, t.shape[2]), precision)
-    return e, t.astype(np.int64)
+def predictions(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``π[g, n] = Σ_{h<g} W[g, h]·v[h, n] + W[g, G]`` in int64, for values ``(G, n)``
+    (what the decoder computes group by group; exact integer arithmetic)."""
+    v = np.asarray(values)
+    groups = v.shape[0]
+    out = np.empty(v.shape, dtype=np.int64)
+    out[:] = weights[:, groups : groups + 1]
+    for h in range(groups - 1):
+        col = weights[h + 1 :, h]
+        for g in np.flatnonzero(col):
+            out[h + 1 + g] += col[g] * v[h].astype(np.int64)
+    return out
+
+
+def _value_edges(value_contexts: int, groups: int) -> np.ndarray:
+    """Fixed value edges half-way between integers, centred on 0 (``V = 5``: ±0.5, ±1.5)."""
+    ks = np.arange(-(value_contexts // 2), (value_contexts - 1) // 2)
+    row = (2 * ks + 1) << (VALUE_SHIFT - 1)
+    return np.tile(row.astype(np.int64), (groups, 1))
 
 
 @dataclass(frozen=True)
 class ContextModel:
-    """A frozen activity context model (see the module docstring).
+    """A frozen context model (see the module docstring).
 
     Attributes:
         zeros: int64 ``(G,)``, each group's zero symbol.
-        edges: int64 ``(G, K−1)``, non-decreasing activity thresholds.
-        tables: int64 ``(G, K, L)`` frozen tables, each row summing to ``2**precision``.
+        edges: int64 ``(G, K−1)``, non-decreasing activity thresholds (``>= 0``).
+        weights: int64 ``(G, G+1)``, prediction weights (strictly lower-triangular, then bias).
+        value_edges: int64 ``(G, V−1)``, non-decreasing prediction thresholds.
+        tables: int64 ``(G, K·V, L)`` frozen tables, each row summing to ``2**precision``.
         precision: bits of the tables.
     """
 
     zeros: np.ndarray
     edges: np.ndarray
+    weights: np.ndarray
+    value_edges: np.ndarray
     tables: np.ndarray
     precision: int
 
     @classmethod
-    def checked(cls, marginal: np.ndarray, edges: np.ndarray, tables: np.ndarray, precision: int) -> ContextModel:
-        """Validate edges and tables read from somewhere (FormatError if anything is off) and
-        take the zeros from the ``(G, L)`` marginal tables."""
-        e, t = _check_model(edges, tables, precision)
+    def checked(
+        cls,
+        marginal: np.ndarray,
+        edges: np.ndarray,
+        weights: np.ndarray,
+        value_edges: np.ndarray,
+        tables: np.ndarray,
+        precision: int,
+    ) -> ContextModel:
+        """Validate a model read from somewhere (FormatError if anything is off) and take the
+        zeros from the ``(G, L)`` marginal tables."""
+        t = np.asarray(tables)
         m = np.asarray(marginal)
-        if m.shape != (t.shape[0], t.shape[2]):
+        if t.ndim != 3 or m.shape != (t.shape[0], t.shape[2]):
             raise FormatError(f"context tables {t.shape} do not fit marginal tables {m.shape}")
-        return cls(zeros_of(m), e, t, precision)
+        groups = t.shape[0]
+
+        def ints(a: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+            a = np.asarray(a)
+            if a.shape != shape or not np.issubdtype(a.dtype, np.integer):
+                raise FormatError(f"{what} must be integers of shape {shape}, got {a.dtype} {a.shape}")
+            return a.astype(np.int64)
+
+        ve = np.asarray(value_edges)
+        if ve.ndim != 2 or not 0 <= ve.shape[1] < MAX_VALUE_CONTEXTS:
+            raise FormatError(f"value edges must be (G, V-1) with V <= {MAX_VALUE_CONTEXTS}, got {ve.shape}")
+        n_values = ve.shape[1] + 1
+        if t.shape[1] % n_values or not 2 <= t.shape[1] // n_values <= MAX_CONTEXTS:
+            raise FormatError(f"context tables for {t.shape[1]} contexts do not fit {n_values} value buckets "
+                              f"times 2..{MAX_CONTEXTS} activity buckets")
+        e = ints(edges, (groups, t.shape[1] // n_values - 1), "context edges")
+        ve = ints(ve, (groups, n_values - 1), "value edges")
+        w = ints(weights, (groups, groups + 1), "prediction weights")
+        if e.size and (np.any(e < 0) or np.any(np.diff(e, axis=1) < 0)):
+            raise FormatError("context edges must be non-negative and non-decreasing")
+        if ve.size and np.any(np.diff(ve, axis=1) < 0):
+            raise FormatError("value edges must be non-decreasing")
+        if np.any(np.triu(w[:, :groups]) != 0):
+            raise FormatError("prediction weights may use only earlier groups (strictly lower-triangular)")
+        if np.any(np.abs(w) > MAX_WEIGHT):
+            raise FormatError(f"prediction weights beyond ±{MAX_WEIGHT}")
+        validate_table(t.reshape(-1, t.shape[2]), precision)
+        return cls(zeros_of(m), e, w, ve, t.astype(np.int64), precision)
 
     @property
     def num_contexts(self) -> int:
-        return int(self.tables.shape[1])
+        """``K``, the activity buckets."""
+        return int(self.edges.shape[1] + 1)
+
+    @property
+    def value_contexts(self) -> int:
+        """``V``, the value buckets (1: no prediction)."""
+        return int(self.value_edges.shape[1] + 1)
+
+    def _context(self, g: int, act: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        a = np.searchsorted(self.edges[g], act, side="right")
+        if self.value_edges.shape[1] == 0:
+            return a
+        return a * self.value_contexts + np.searchsorted(self.value_edges[g], pred, side="right")
 
     def contexts(self, symbols: np.ndarray) -> np.ndarray:
         """Context index of every symbol of ``(G, h, w)`` symbols -> int64 ``(G, h, w)``."""
-        act = activity(symbols, self.zeros)
-        return np.stack([np.searchsorted(self.edges[g], act[g], side="right") for g in range(act.shape[0])])
+        s = np.asarray(symbols).astype(np.int64)
+        act = activity(s, self.zeros)
+        flat = s.reshape(s.shape[0], -1)
+        pred = (predictions(flat - self.zeros[:, None], self.weights) if self.value_edges.shape[1]
+                else np.zeros(flat.shape, dtype=np.int64))
+        ctx = [self._context(g, act[g].reshape(-1), pred[g]) for g in range(s.shape[0])]
+        return np.stack(ctx).reshape(s.shape) if ctx else np.zeros(s.shape, dtype=np.int64)
 
     def _check_symbols(self, symbols: np.ndarray) -> np.ndarray:
         s = np.asarray(symbols)
@@ -112,6 +188,8 @@ class ContextModel:
             raise ValueError(f"symbols must be ({self.tables.shape[0]}, h, w), got {s.shape}")
         if not np.issubdtype(s.dtype, np.integer):
             raise ValueError(f"symbols must be integers, got {s.dtype}")
+        if s.size and (int(s.min()) < 0 or int(s.max()) >= self.tables.shape[2]):
+            raise ValueError(f"symbol out of range 0..{self.tables.shape[2] - 1}")
         return s
 
     def bits(self, symbols: np.ndarray) -> float:
@@ -120,7 +198,7 @@ class ContextModel:
         if not s.size:
             return 0.0
         ctx = self.contexts(s)
-        cost = table_bits(self.tables, self.precision)  # G × K × L
+        cost = table_bits(self.tables, self.precision)  # G × K·V × L
         g = np.arange(s.shape[0]).reshape(-1, 1, 1)
         return float(cost[g, ctx, s].sum())
 
@@ -154,14 +232,23 @@ class ContextModel:
             return out.reshape(groups, rows, cols)
         dec = ans.RunDecoder(data, self.tables.reshape(groups * k, -1), self.precision)
         act = np.zeros(n, dtype=np.int32)
+        use_values = self.value_edges.shape[1] > 0
+        pred = np.empty((groups, n), dtype=np.int64) if use_values else np.zeros((1, n), dtype=np.int64)
+        if use_values:
+            pred[:] = self.weights[:, groups : groups + 1]
         for g in range(groups):
-            ctx = np.searchsorted(self.edges[g], act, side="right")
+            ctx = self._context(g, act, pred[g] if use_values else pred[0])
             order = np.argsort(ctx, kind="stable")
             bounds = np.searchsorted(ctx[order], np.arange(k + 1), side="left")
             for c in range(k):
                 idx = order[bounds[c] : bounds[c + 1]]
                 out[g, idx] = dec.decode(g * k + c, len(idx))
             act += out[g] != self.zeros[g]
+            if use_values and g + 1 < groups:  # the same sums, in the same order, as predictions()
+                col = self.weights[g + 1 :, g]
+                v = out[g].astype(np.int64) - self.zeros[g]
+                for j in np.flatnonzero(col):
+                    pred[g + 1 + j] += col[j] * v
         dec.finish()
         return out.reshape(groups, rows, cols)
 
@@ -172,26 +259,33 @@ def fit(
     num_contexts: int,
     precision: int,
     *,
+    value_contexts: int = 1,
     prior_weight: float = 1.0,
+    ridge: float = 1.0,
 ) -> ContextModel:
     """Fit a context model to hard symbols of training images.
 
     Args:
         symbol_maps: ``(G, h, w)`` integer symbol maps (any sizes), e.g. one per training image.
         marginal: ``(G, L)`` frozen marginal tables (they give the zeros and the prior).
-        num_contexts: ``K`` (2 … :data:`MAX_CONTEXTS`).
+        num_contexts: ``K``, activity buckets (2 … :data:`MAX_CONTEXTS`).
         precision: bits of the tables.
+        value_contexts: ``V``, buckets of the predicted value (1 … :data:`MAX_VALUE_CONTEXTS`;
+            1 = no prediction).
         prior_weight: how many symbols' worth of the marginal distribution each context's
             counts start from (keeps rare contexts close to the marginal).
+        ridge: added to the diagonal of the least-squares system of the prediction weights.
 
-    Edges are per-group quantiles of the activity (at fractions ``1/K … (K−1)/K``, taken as
-    observed values), so every context of a group is about equally frequent in the training
-    data; duplicate quantiles leave empty contexts, which simply keep the prior.
+    Activity edges are per-group quantiles of the activity (at fractions ``1/K … (K−1)/K``, just
+    above the observed value), so the buckets of a group are about equally frequent in the
+    training data; duplicate quantiles leave empty buckets, which keep the prior.
     """
     marg = np.asarray(marginal, dtype=np.int64)
     groups, n_sym = marg.shape
     if not 2 <= num_contexts <= MAX_CONTEXTS:
         raise ValueError(f"num_contexts must be in 2..{MAX_CONTEXTS}, got {num_contexts}")
+    if not 1 <= value_contexts <= MAX_VALUE_CONTEXTS:
+        raise ValueError(f"value_contexts must be in 1..{MAX_VALUE_CONTEXTS}, got {value_contexts}")
     if prior_weight <= 0:
         raise ValueError("prior_weight must be positive")
     zeros = zeros_of(marg)
@@ -200,24 +294,39 @@ def fit(
         if m.size and (int(m.min()) < 0 or int(m.max()) >= n_sym):
             raise ValueError(f"symbols out of range 0..{n_sym - 1}")
     acts = [activity(m, zeros) for m in maps]
+    total = sum(m.shape[1] for m in maps)
     edges = np.zeros((groups, num_contexts - 1), dtype=np.int64)
     fractions = np.arange(1, num_contexts) / num_contexts
-    if maps and sum(m.shape[1] for m in maps):
+    if total:
         for g in range(groups):
             a = np.sort(np.concatenate([x[g] for x in acts]))
             idx = np.minimum((fractions * len(a)).astype(np.int64), len(a) - 1)
-            # an edge e sends activities >= e up: put edges just above the quantile values
-            edges[g] = a[idx] + 1
+            edges[g] = a[idx] + 1  # an edge e sends activities >= e up
     edges = np.maximum.accumulate(edges, axis=1)
-    counts = np.zeros((groups, num_contexts, n_sym), dtype=np.float64)
-    for m, a in zip(maps, acts, strict=True):
+    weights = np.zeros((groups, groups + 1), dtype=np.int64)
+    if value_contexts > 1 and total:
+        gram = np.zeros((groups + 1, groups + 1))
+        for m in maps:
+            x = np.vstack([(m - zeros[:, None]).astype(np.float64), np.ones((1, m.shape[1]))])
+            gram += x @ x.T
+        for g in range(1, groups):
+            idx = [*range(g), groups]
+            a = gram[np.ix_(idx, idx)] + ridge * np.eye(len(idx))
+            w = np.linalg.solve(a, gram[idx, g])
+            weights[g, idx] = np.clip(np.round(w * (1 << VALUE_SHIFT)), -MAX_WEIGHT, MAX_WEIGHT).astype(np.int64)
+    value_edges = _value_edges(value_contexts, groups)
+    model = ContextModel(zeros, edges, weights, value_edges,
+                         np.ones((groups, num_contexts * value_contexts, n_sym), dtype=np.int64), precision)
+    k = num_contexts * value_contexts
+    counts = np.zeros((groups, k, n_sym), dtype=np.float64)
+    for m in maps:
+        ctx = model.contexts(m.reshape(groups, 1, -1)).reshape(groups, -1)
         for g in range(groups):
-            ctx = np.searchsorted(edges[g], a[g], side="right")
-            np.add.at(counts[g], (ctx, m[g]), 1.0)
+            np.add.at(counts[g], (ctx[g], m[g]), 1.0)
     prior = marg / marg.sum(axis=1, keepdims=True)
-    weights = counts + prior_weight * prior[:, None, :]
-    tables = quantize_probabilities(weights.reshape(-1, n_sym), precision).reshape(groups, num_contexts, n_sym)
-    return ContextModel(zeros, edges, tables, precision)
+    smoothed = counts + prior_weight * prior[:, None, :]
+    tables = quantize_probabilities(smoothed.reshape(-1, n_sym), precision).reshape(groups, k, n_sym)
+    return ContextModel(zeros, edges, weights, value_edges, tables, precision)
 
 
 def marginal_bits(symbols: np.ndarray, marginal: np.ndarray, precision: int) -> float:
@@ -226,4 +335,5 @@ def marginal_bits(symbols: np.ndarray, marginal: np.ndarray, precision: int) -> 
     return coded_bits(s.reshape(s.shape[0], -1), marginal, precision)
 
 
-__all__ = ["MAX_CONTEXTS", "ContextModel", "activity", "fit", "marginal_bits", "zeros_of"]
+__all__ = ["MAX_CONTEXTS", "MAX_VALUE_CONTEXTS", "MAX_WEIGHT", "VALUE_SHIFT", "ContextModel", "activity", "fit",
+           "marginal_bits", "predictions", "zeros_of"]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shvq.coding.context import MAX_CONTEXTS
+from shvq.coding.context import MAX_CONTEXTS, MAX_VALUE_CONTEXTS
 from shvq.errors import ShvqError
 
 DEVICE_HELP = "auto (CUDA if a GPU is visible, else CPU), cpu, cuda or cuda:N"
@@ -149,6 +149,8 @@ def _cmd_train_image(args: argparse.Namespace) -> int:
         raise ImageCliError("--beta must be >= 0")
     if args.contexts != 0 and not 2 <= args.contexts <= MAX_CONTEXTS:
         raise ImageCliError(f"--contexts must be 0 or in 2..{MAX_CONTEXTS}")
+    if not 1 <= args.value_contexts <= MAX_VALUE_CONTEXTS:
+        raise ImageCliError(f"--value-contexts must be in 1..{MAX_VALUE_CONTEXTS}")
     sigma_spec = args.sigma
     if sigma_spec is None and args.mode == "anneal":
         sigma_spec = f"exp:1:1000:{max(1, int(0.8 * args.steps))}"
@@ -160,6 +162,7 @@ def _cmd_train_image(args: argparse.Namespace) -> int:
         mode=args.mode,
         sigma=make_schedule(sigma_spec).value if sigma_spec else 1.0,
         contexts=args.contexts,
+        value_contexts=args.value_contexts,
     )
     cfg = TrainConfig(
         data=args.data, out=args.out, beta=args.beta, steps=args.steps, val=args.val, seed=args.seed,
@@ -238,12 +241,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--steps", type=int, required=True, help="optimisation steps")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--init-from", help="fine-tune a trained model (run folder, checkpoint folder or model stem); "
-                   "its architecture replaces the model options below (all but --contexts)")
+                   "its architecture replaces the model options below (all but --contexts and --value-contexts)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--channels", type=int, default=64, help="hidden channels")
     p.add_argument("--latent-channels", type=int, default=96, help="latent channels M")
     p.add_argument("--centers", type=int, default=32, help="codebook size L")
     p.add_argument("--dim", type=int, default=1, help="vector dimension d (M divisible by d)")
+    p.add_argument("--value-contexts", type=int, default=5,
+                   help="buckets of the context model's linear prediction of each symbol from the earlier groups "
+                        "(1: none; default 5)")
     p.add_argument("--contexts", type=int, default=16,
                    help="activity contexts per latent group of the coding-time context model, fitted from the "
                         "training images after training (0: code every group i.i.d., as in the paper; default 16)")

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from shvq.coding.context import MAX_CONTEXTS
+from shvq.coding.context import MAX_CONTEXTS, MAX_VALUE_CONTEXTS
 
 GDN_BETA_MIN = 1e-6
 """Lower bound added to GDN's ``beta`` (``softplus(beta_raw) + GDN_BETA_MIN``); part of the
@@ -32,9 +32,11 @@ class ImageCodecConfig:
         shared_histogram: one histogram for all groups.
         precision: bits of the frozen frequency tables.
         kernel: convolution kernel size.
-        contexts: ``K``, the number of activity contexts per group of the coding-time context
-            model (:mod:`shvq.coding.context`), fitted after training; ``0`` (the default, and
-            the paper's model) codes every group i.i.d. with its marginal table.
+        contexts: ``K``, the activity buckets per group of the coding-time context model
+            (:mod:`shvq.coding.context`), fitted after training; ``0`` (the default, and the
+            paper's model) codes every group i.i.d. with its marginal table.
+        value_contexts: ``V``, the predicted-value buckets of that context model (``1``: no
+            prediction); ignored without ``contexts``.
     """
 
     channels: int = 64
@@ -49,6 +51,7 @@ class ImageCodecConfig:
     precision: int = 16
     kernel: int = 5
     contexts: int = 0
+    value_contexts: int = 1
 
     def __post_init__(self) -> None:
         self.init_range = (float(self.init_range[0]), float(self.init_range[1]))
@@ -56,6 +59,8 @@ class ImageCodecConfig:
             raise ValueError("channels and latent_channels must be >= 1 and kernel odd")
         if self.contexts != 0 and not 2 <= self.contexts <= MAX_CONTEXTS:
             raise ValueError(f"contexts must be 0 (none) or in 2..{MAX_CONTEXTS}, got {self.contexts}")
+        if not 1 <= self.value_contexts <= MAX_VALUE_CONTEXTS:
+            raise ValueError(f"value_contexts must be in 1..{MAX_VALUE_CONTEXTS}, got {self.value_contexts}")
         if self.latent_channels % self.vector_dim:
             raise ValueError(
                 f"latent_channels ({self.latent_channels}) must be divisible by vector_dim ({self.vector_dim})"

@@ -306,15 +306,17 @@ class CodecEngine:
         self.tables = np.repeat(tables, config.num_groups, axis=0) if config.shared_histogram else tables
         self.context: ContextModel | None = None
         if config.contexts:
-            keys = ("context.edges", "context.tables", "context.fitted")
+            keys = ("context.edges", "context.weights", "context.value_edges", "context.tables", "context.fitted")
             if any(k not in state for k in keys):
                 raise FormatError(f"the config asks for {config.contexts} contexts but the weights lack {', '.join(keys)}")
             if bool(np.asarray(state["context.fitted"])):
                 if not self.frozen:
                     raise FormatError("a fitted context model needs frozen marginal tables")
-                ctx = ContextModel.checked(self.tables, state["context.edges"], state["context.tables"], config.precision)
-                if ctx.num_contexts != config.contexts:
-                    raise FormatError(f"context tables for {ctx.num_contexts} contexts, the config says {config.contexts}")
+                ctx = ContextModel.checked(self.tables, state["context.edges"], state["context.weights"],
+                                           state["context.value_edges"], state["context.tables"], config.precision)
+                if (ctx.num_contexts, ctx.value_contexts) != (config.contexts, config.value_contexts):
+                    raise FormatError(f"a context model of {ctx.num_contexts}×{ctx.value_contexts} buckets, the config "
+                                      f"says {config.contexts}×{config.value_contexts}")
                 self.context = ctx
         self.tile_size: int = tiling.TILE
         self.halo: int = tiling.halo_for(k, STRIDE)

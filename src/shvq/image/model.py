@@ -27,12 +27,12 @@ in float32, and ``forward`` returns a float32 reconstruction in training mode (f
 mode, which never uses autocast).
 
 Coding the symbols: the paper's model codes every group i.i.d. with its frozen histogram. A model
-built with ``config.contexts = K > 0`` also carries an activity context model
-(:mod:`shvq.coding.context`), fitted after training from hard symbols of training images
-(:meth:`ImageCodec.fit_contexts`), which picks each symbol's table from how many earlier groups
-are active at its position. It changes only how symbols are coded (about a fifth fewer bytes
-for the shipped models), never the reconstruction; the training rate term stays the marginal
-one.
+built with ``config.contexts = K > 0`` also carries a context model (:mod:`shvq.coding.context`),
+fitted after training from hard symbols of training images (:meth:`ImageCodec.fit_contexts`),
+which picks each symbol's table from how many earlier groups are active at its position and
+(``config.value_contexts = V > 1``) from an integer linear prediction of its value from those
+groups. It changes only how symbols are coded, never the reconstruction; the training rate term
+stays the marginal one.
 
 Big images are processed in tiles of the latent grid with an overlap that makes the result
 identical to processing them whole (:mod:`shvq.image.tiling`): compress, decompress,
@@ -179,14 +179,17 @@ positions per group)."""
 
 
 class ContextTables(nn.Module):
-    """Buffers of the activity context model (:mod:`shvq.coding.context`): ``edges`` int64
-    ``(G, K−1)``, ``tables`` int64 ``(G, K, L)``, ``fitted`` bool. Filled by
+    """Buffers of the context model (:mod:`shvq.coding.context`): ``edges`` int64 ``(G, K−1)``,
+    ``weights`` int64 ``(G, G+1)``, ``value_edges`` int64 ``(G, V−1)``, ``tables`` int32
+    ``(G, K·V, L)`` (frequencies < 2^24), ``fitted`` bool. Filled by
     :meth:`ImageCodec.fit_contexts`; never trained."""
 
-    def __init__(self, groups: int, contexts: int, centers: int) -> None:
+    def __init__(self, groups: int, contexts: int, value_contexts: int, centers: int) -> None:
         super().__init__()
         self.register_buffer("edges", torch.zeros((groups, contexts - 1), dtype=torch.int64))
-        self.register_buffer("tables", torch.zeros((groups, contexts, centers), dtype=torch.int64))
+        self.register_buffer("weights", torch.zeros((groups, groups + 1), dtype=torch.int64))
+        self.register_buffer("value_edges", torch.zeros((groups, value_contexts - 1), dtype=torch.int64))
+        self.register_buffer("tables", torch.zeros((groups, contexts * value_contexts, centers), dtype=torch.int32))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
 
@@ -229,7 +232,7 @@ class ImageCodec(nn.Module):
         )
         self.synthesis = synthesis_transform(c.channels, c.latent_channels, c.kernel)
         if c.contexts:
-            self.context = ContextTables(c.num_groups, c.contexts, c.num_centers)
+            self.context = ContextTables(c.num_groups, c.contexts, c.value_contexts, c.num_centers)
         self.tile_size: int = tiling.TILE
         self.halo: int = tiling.halo_for(c.kernel, STRIDE)
 
@@ -436,13 +439,14 @@ class ImageCodec(nn.Module):
     def has_fitted_contexts(self) -> bool:
         return self.config.contexts > 0 and bool(self.context.fitted)
 
-    def with_contexts(self, contexts: int) -> ImageCodec:
-        """A copy of this model with a ``contexts``-context model, not yet fitted (``0``: none);
+    def with_contexts(self, contexts: int, value_contexts: int = 1) -> ImageCodec:
+        """A copy of this model with a context model of ``contexts`` activity buckets (``0``:
+        none) and ``value_contexts`` value buckets, not yet fitted;
         the transforms, codebook and marginal tables are shared values, copied. Same device and
         :attr:`tile_size`; a new content hash once fitted."""
         from dataclasses import replace
 
-        out = ImageCodec(replace(self.config, contexts=contexts)).to(module_device(self))
+        out = ImageCodec(replace(self.config, contexts=contexts, value_contexts=value_contexts)).to(module_device(self))
         out.load_state_dict({k: v for k, v in self.state_dict().items() if not k.startswith("context.")}, strict=False)
         out.tile_size = self.tile_size
         return out.train(self.training)
@@ -450,7 +454,7 @@ class ImageCodec(nn.Module):
     @torch.no_grad()
     def fit_contexts(self, images: Iterable[Any], *, max_pixels: int = CONTEXT_FIT_PIXELS,
                      prior_weight: float = 1.0) -> ContextModel:
-        """Fit the activity context model (:mod:`shvq.coding.context`) to the hard symbols of
+        """Fit the context model (:mod:`shvq.coding.context`) to the hard symbols of
         ``images`` (8-bit images, taken in order until ``max_pixels`` pixels are used) and store
         it in the model (``context.*`` buffers, part of the content hash). Needs frozen marginal
         tables and ``config.contexts > 0``; may be called again to refit. Returns the model."""
@@ -467,10 +471,13 @@ class ImageCodec(nn.Module):
                 break
         if not maps:
             raise ValueError("fit_contexts needs at least one image")
-        cm = fit_context_model(maps, eng.tables, self.config.contexts, self.config.precision, prior_weight=prior_weight)
+        cm = fit_context_model(maps, eng.tables, self.config.contexts, self.config.precision,
+                               value_contexts=self.config.value_contexts, prior_weight=prior_weight)
         dev = self.context.tables.device
         self.context.edges.copy_(torch.from_numpy(cm.edges).to(dev))
-        self.context.tables.copy_(torch.from_numpy(cm.tables).to(dev))
+        self.context.weights.copy_(torch.from_numpy(cm.weights).to(dev))
+        self.context.value_edges.copy_(torch.from_numpy(cm.value_edges).to(dev))
+        self.context.tables.copy_(torch.from_numpy(cm.tables.astype(np.int32)).to(dev))
         self.context.fitted.fill_(True)
         return cm
 
