@@ -165,6 +165,13 @@ def test_value_prediction_helps_when_a_group_copies_an_earlier_one() -> None:
     valued = context.fit(train, marg, 4, 16, value_contexts=5)
     assert plain.value_contexts == 1 and valued.value_contexts == 5
     assert valued.weights[3, 1] > 200 and np.all(np.triu(valued.weights[:, :4]) == 0)
+    # the coder's running sums are the reference predictions, bucketed
+    flat = train[0].reshape(4, -1)
+    pred = context.predictions(flat - valued.zeros[:, None], valued.weights)
+    act = context.activity(flat, valued.zeros)
+    expect = np.stack([np.searchsorted(valued.edges[g], act[g], side="right") * 5
+                       + np.searchsorted(valued.value_edges[g], pred[g], side="right") for g in range(4)])
+    np.testing.assert_array_equal(valued.contexts(train[0]).reshape(4, -1), expect)
     s = sample()
     assert valued.bits(s) < 0.85 * plain.bits(s)  # group 3 (a quarter of the symbols) nearly free
     np.testing.assert_array_equal(valued.decode(valued.encode(s), 40, 40), s)

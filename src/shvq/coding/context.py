@@ -71,17 +71,12 @@ def activity(symbols: np.ndarray, zeros: np.ndarray) -> np.ndarray:
 
 
 def predictions(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``π[g, n] = Σ_{h<g} W[g, h]·v[h, n] + W[g, G]`` in int64, for values ``(G, n)``
-    (what the decoder computes group by group; exact integer arithmetic)."""
-    v = np.asarray(values)
+    """``π[g, n] = Σ_{h<g} W[g, h]·v[h, n] + W[g, G]`` in int64, for values ``(G, n)``, as one
+    integer matrix product: the reference that the coder's group-by-group sums must equal."""
+    v = np.asarray(values).astype(np.int64)
+    w = np.asarray(weights, dtype=np.int64)
     groups = v.shape[0]
-    out = np.empty(v.shape, dtype=np.int64)
-    out[:] = weights[:, groups : groups + 1]
-    for h in range(groups - 1):
-        col = weights[h + 1 :, h]
-        for g in np.flatnonzero(col):
-            out[h + 1 + g] += col[g] * v[h].astype(np.int64)
-    return out
+    return np.tril(w[:, :groups], -1) @ v + w[:, groups : groups + 1]
 
 
 def _value_edges(value_contexts: int, groups: int) -> np.ndarray:
@@ -166,21 +161,43 @@ class ContextModel:
         """``V``, the value buckets (1: no prediction)."""
         return int(self.value_edges.shape[1] + 1)
 
-    def _context(self, g: int, act: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    def _context(self, g: int, act: np.ndarray, pred: np.ndarray | None) -> np.ndarray:
         a = np.searchsorted(self.edges[g], act, side="right")
-        if self.value_edges.shape[1] == 0:
+        if pred is None:
             return a
         return a * self.value_contexts + np.searchsorted(self.value_edges[g], pred, side="right")
 
+    def _walk_start(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Running state over ``n`` positions before group 0: activity, predictions (or None)."""
+        act = np.zeros(n, dtype=np.int32)
+        if self.value_edges.shape[1] == 0:
+            return act, None
+        groups = self.weights.shape[0]
+        pred = np.empty((groups, n), dtype=np.int64)
+        pred[:] = self.weights[:, groups : groups + 1]
+        return act, pred
+
+    def _walk_step(self, g: int, sym: np.ndarray, act: np.ndarray, pred: np.ndarray | None) -> None:
+        """Fold group ``g``'s symbols ``(n,)`` into the running state (encoder and decoder alike)."""
+        act += sym != self.zeros[g]
+        if pred is not None and g + 1 < pred.shape[0]:
+            col = self.weights[g + 1 :, g]
+            nz = np.flatnonzero(col)
+            if nz.size:
+                v = sym.astype(np.int64) - self.zeros[g]
+                for j in nz:
+                    pred[g + 1 + j] += col[j] * v
+
     def contexts(self, symbols: np.ndarray) -> np.ndarray:
-        """Context index of every symbol of ``(G, h, w)`` symbols -> int64 ``(G, h, w)``."""
-        s = np.asarray(symbols).astype(np.int64)
-        act = activity(s, self.zeros)
+        """Context index of every symbol of ``(G, h, w)`` symbols -> int32 ``(G, h, w)``."""
+        s = np.asarray(symbols)
         flat = s.reshape(s.shape[0], -1)
-        pred = (predictions(flat - self.zeros[:, None], self.weights) if self.value_edges.shape[1]
-                else np.zeros(flat.shape, dtype=np.int64))
-        ctx = [self._context(g, act[g].reshape(-1), pred[g]) for g in range(s.shape[0])]
-        return np.stack(ctx).reshape(s.shape) if ctx else np.zeros(s.shape, dtype=np.int64)
+        out = np.empty(flat.shape, dtype=np.int32)
+        act, pred = self._walk_start(flat.shape[1])
+        for g in range(flat.shape[0]):
+            out[g] = self._context(g, act, None if pred is None else pred[g])
+            self._walk_step(g, flat[g], act, pred)
+        return out.reshape(s.shape)
 
     def _check_symbols(self, symbols: np.ndarray) -> np.ndarray:
         s = np.asarray(symbols)
@@ -194,13 +211,12 @@ class ContextModel:
 
     def bits(self, symbols: np.ndarray) -> float:
         """Ideal code length in bits of ``(G, h, w)`` symbols under this model."""
-        s = self._check_symbols(symbols).astype(np.int64)
+        s = self._check_symbols(symbols)
         if not s.size:
             return 0.0
         ctx = self.contexts(s)
         cost = table_bits(self.tables, self.precision)  # G × K·V × L
-        g = np.arange(s.shape[0]).reshape(-1, 1, 1)
-        return float(cost[g, ctx, s].sum())
+        return float(sum(cost[g][ctx[g], s[g]].sum() for g in range(s.shape[0])))
 
     def encode(self, symbols: np.ndarray) -> bytes:
         """``(G, h, w)`` symbols -> coded bytes (see :func:`shvq.coding.ans.encode_runs`)."""
@@ -231,24 +247,15 @@ class ContextModel:
                 raise FormatError("coded symbol stream holds data but no symbols are expected")
             return out.reshape(groups, rows, cols)
         dec = ans.RunDecoder(data, self.tables.reshape(groups * k, -1), self.precision)
-        act = np.zeros(n, dtype=np.int32)
-        use_values = self.value_edges.shape[1] > 0
-        pred = np.empty((groups, n), dtype=np.int64) if use_values else np.zeros((1, n), dtype=np.int64)
-        if use_values:
-            pred[:] = self.weights[:, groups : groups + 1]
+        act, pred = self._walk_start(n)
         for g in range(groups):
-            ctx = self._context(g, act, pred[g] if use_values else pred[0])
+            ctx = self._context(g, act, None if pred is None else pred[g])
             order = np.argsort(ctx, kind="stable")
             bounds = np.searchsorted(ctx[order], np.arange(k + 1), side="left")
             for c in range(k):
                 idx = order[bounds[c] : bounds[c + 1]]
                 out[g, idx] = dec.decode(g * k + c, len(idx))
-            act += out[g] != self.zeros[g]
-            if use_values and g + 1 < groups:  # the same sums, in the same order, as predictions()
-                col = self.weights[g + 1 :, g]
-                v = out[g].astype(np.int64) - self.zeros[g]
-                for j in np.flatnonzero(col):
-                    pred[g + 1 + j] += col[j] * v
+            self._walk_step(g, out[g], act, pred)
         dec.finish()
         return out.reshape(groups, rows, cols)
 
