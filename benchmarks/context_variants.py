@@ -129,7 +129,7 @@ def main() -> int:
     ]
     print(f"model {args.model} ({eng.content_hash.hex()}): saving vs i.i.d. marginal tables, val ideal bits")
     for name, run in variants:
-        print(f"  {name:16s} {run():5.1f} %", flush=True)
+        print(f"  {name:20s} {run():5.1f} %", flush=True)
     return 0
 
 
