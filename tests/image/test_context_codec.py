@@ -153,3 +153,28 @@ def test_cli_refuses_a_bad_context_count(image_folder, tmp_path: Path, capsys) -
     code = main(["train", "image", "--data", str(image_folder("train")), "--out", str(tmp_path / "c"),
                  "--beta", "1", "--steps", "1", "--contexts", "1"])
     assert code == 2 and "--contexts must be 0 or in 2..64" in capsys.readouterr().err
+
+
+def test_size_guard_follows_what_the_model_can_code() -> None:
+    """A very confident model may code a big flat latent in fewer bytes than the default guard
+    allows (1 byte per 4096 pixels); the engine loosens the guard to twice its own bound, so it
+    reads its own files, and still refuses a file that claims more than that."""
+    from shvq.coding.tables import quantize_probabilities
+    from shvq.image.fileformat import MAX_PIXELS_PER_BYTE
+
+    model = make_tiny(0)
+    confident = np.full((8, 8), 1e-12)
+    confident[:, 3] = 1.0
+    model.entropy.tables.copy_(torch.from_numpy(quantize_probabilities(confident, 16)))
+    eng = model.engine()
+    assert eng.max_pixels_per_byte > 50 * MAX_PIXELS_PER_BYTE
+    h, w = 2048, 2048
+    sym = np.full((8, (h // 16) * (w // 16)), 3)
+    data = eng.encode_symbols(sym, h, w)
+    payload = len(Container.from_bytes(data).sections[0].data)
+    assert h * w > MAX_PIXELS_PER_BYTE * payload  # the fixed guard would refuse this honest file
+    np.testing.assert_array_equal(eng.read(data)[0], eng.latent_from_symbols(sym, h // 16, w // 16))
+    big = replace(Container.from_bytes(data), shape=(h * 4, w * 4))
+    with pytest.raises(FormatError, match="implausible"):
+        eng.read(big.to_bytes())
+    assert make_tiny(0).engine().max_pixels_per_byte == MAX_PIXELS_PER_BYTE

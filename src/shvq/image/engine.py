@@ -55,7 +55,15 @@ from shvq.hashing import model_hash
 from shvq.image import tiling
 from shvq.image.config import GDN_BETA_MIN, ImageCodecConfig
 from shvq.image.convert import note, rgb_from_array, rgb_from_pil
-from shvq.image.fileformat import SECTION_CONTEXT_SYMBOLS, SECTION_SYMBOLS, STRIDE, padded_size, read_image_file
+from shvq.image.fileformat import (
+    MAX_PIXELS_PER_BYTE,
+    SECTION_CONTEXT_SYMBOLS,
+    SECTION_SYMBOLS,
+    STRIDE,
+    padded_size,
+    pixels_per_byte_limit,
+    read_image_file,
+)
 
 CHUNK_ELEMENTS = 1 << 21
 """Column buffers hold at most about this many float64 numbers (16 MiB) at a time. Fixed, so
@@ -320,6 +328,13 @@ class CodecEngine:
                 self.context = ctx
         self.tile_size: int = tiling.TILE
         self.halo: int = tiling.halo_for(k, STRIDE)
+        # the file-size guard (fileformat.pixels_per_byte_limit) from the least a 16×16 block can
+        # cost: every group's cheapest symbol, in its cheapest context if there are contexts
+        self.max_pixels_per_byte = float(MAX_PIXELS_PER_BYTE)
+        if self.frozen:
+            cheapest = self.tables if self.context is None else self.context.tables.max(axis=1)
+            min_bits = float((config.precision - np.log2(cheapest.max(axis=-1))).sum())
+            self.max_pixels_per_byte = pixels_per_byte_limit(min_bits)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -458,7 +473,8 @@ class CodecEngine:
         return self.encode_symbols(s, h, w)
 
     def estimated_bits(self, image: Any) -> float:
-        """Ideal code length in bits of the image's symbols under the frozen tables (no header)."""
+        """Ideal code length in bits of the image's symbols (no header) under the model its file
+        is coded with (:meth:`symbol_bits`)."""
         self._check_frozen()
         return self.symbol_bits(*self.symbols(image))
 
@@ -468,7 +484,7 @@ class CodecEngine:
         another model and :class:`FormatError` for a malformed one."""
         self._check_frozen()
         tags = (SECTION_SYMBOLS,) if self.context is None else (SECTION_SYMBOLS, SECTION_CONTEXT_SYMBOLS)
-        tag, payload, h, w = read_image_file(data, self.content_hash, self.config.precision, tags)
+        tag, payload, h, w = read_image_file(data, self.content_hash, self.config.precision, tags, self.max_pixels_per_byte)
         ph, pw = padded_size(h, w)
         rows, cols = ph // STRIDE, pw // STRIDE
         s = self.entropy_decode(tag, payload, rows, cols)

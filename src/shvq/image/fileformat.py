@@ -29,18 +29,28 @@ SECTION_CONTEXT_SYMBOLS = 2
 
 DECODE_FREE_PIXELS = 1 << 18
 MAX_PIXELS_PER_BYTE = 4096
-"""Decoding refuses a file that declares more than ``max(DECODE_FREE_PIXELS,
-MAX_PIXELS_PER_BYTE × coded bytes)`` pixels, before it decodes anything. The ANS coder codes a
-trailing run of symbol 0 in no bytes at all, so a file of a few bytes could otherwise declare a
-67-MPix image and make the decoder allocate tens of GB (about 420 bytes per pixel). Real files
-cost far more than 1/4096 byte per pixel (the cheapest shipped model needs ≥ 13 bits per
-16×16 block, about 160 pixels per byte)."""
+"""Decoding refuses a file that declares more than ``max(DECODE_FREE_PIXELS, limit × coded
+bytes)`` pixels, before it decodes anything, where ``limit`` is this constant or, for a model
+whose tables could make files cheaper, twice what they allow (:func:`pixels_per_byte_limit`).
+The ANS coder codes a trailing run of a likely symbol in no bytes at all, so a file of a few
+bytes could otherwise declare a 67-MPix image and make the decoder allocate tens of GB (about 420
+bytes per pixel). Real files cost far more than 1/4096 byte per pixel: no shipped model can code
+a 16×16 block in less than about 4 bits (its cheapest symbol of every group in its cheapest
+context), about 500 pixels per byte."""
 
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
     """``(H, W)`` rounded up to a multiple of :data:`STRIDE`."""
     return -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
+
+
+def pixels_per_byte_limit(min_bits_per_block: float) -> float:
+    """The pixels-per-byte limit for a model that needs at least ``min_bits_per_block`` bits per
+    ``16×16`` block: :data:`MAX_PIXELS_PER_BYTE`, or twice the model's own bound if that is looser."""
+    if min_bits_per_block <= 0:
+        return float("inf")
+    return max(float(MAX_PIXELS_PER_BYTE), 2.0 * STRIDE * STRIDE * 8.0 / min_bits_per_block)
 
 
 def open_image_file(data: bytes | Container, model_hash: bytes, precision: int) -> tuple[bytes, int, int]:
@@ -52,11 +62,13 @@ def open_image_file(data: bytes | Container, model_hash: bytes, precision: int) 
 
 
 def read_image_file(
-    data: bytes | Container, model_hash: bytes, precision: int, tags: tuple[int, ...]
+    data: bytes | Container, model_hash: bytes, precision: int, tags: tuple[int, ...],
+    max_pixels_per_byte: float = MAX_PIXELS_PER_BYTE,
 ) -> tuple[int, bytes, int, int]:
     """Parse a ``.shvq`` image file and check it, before decoding anything, against the model
     that should read it (content hash, table precision, a symbol section it can decode: one of
-    ``tags``) and the size limits (:data:`MAX_PIXELS`, :data:`MAX_PIXELS_PER_BYTE`). Returns
+    ``tags``) and the size limits (:data:`MAX_PIXELS`; ``max_pixels_per_byte``, by default
+    :data:`MAX_PIXELS_PER_BYTE`, see :func:`pixels_per_byte_limit`). Returns
     (section tag, coded symbol section, H, W).
 
     Raises :class:`FormatError` for a malformed or implausible file and
@@ -82,13 +94,13 @@ def read_image_file(
             raise FormatError("file is coded with a context model, which this model does not have")
         raise FormatError(f"unknown symbol section tag {tag} (this model reads {', '.join(map(str, tags))})")
     payload = c.sections[0].data
-    if h * w > max(DECODE_FREE_PIXELS, MAX_PIXELS_PER_BYTE * len(payload)):
+    if h * w > max(DECODE_FREE_PIXELS, max_pixels_per_byte * len(payload)):
         raise FormatError(
             f"image size {h}×{w} is implausible for {len(payload)} bytes of coded symbols "
-            f"(at most {MAX_PIXELS_PER_BYTE} pixels per byte beyond {DECODE_FREE_PIXELS} pixels)"
+            f"(at most {max_pixels_per_byte:.0f} pixels per byte beyond {DECODE_FREE_PIXELS} pixels)"
         )
     return tag, payload, h, w
 
 
 __all__ = ["DECODE_FREE_PIXELS", "MAX_PIXELS_PER_BYTE", "SECTION_CONTEXT_SYMBOLS", "SECTION_SYMBOLS", "STRIDE",
-           "open_image_file", "padded_size", "read_image_file"]
+           "open_image_file", "padded_size", "pixels_per_byte_limit", "read_image_file"]
