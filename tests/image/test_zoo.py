@@ -107,3 +107,17 @@ def test_weights_dir_from_the_environment(tmp_path, monkeypatch) -> None:
         zoo.entry(shipped[1].name)
     monkeypatch.delenv(zoo.WEIGHTS_ENV)
     assert [e.name for e in zoo.available()] == [e.name for e in shipped]
+
+
+def test_shipped_models_cannot_code_cheaper_than_the_fixed_size_guard() -> None:
+    """What fileformat.MAX_PIXELS_PER_BYTE's docstring promises: every shipped model needs at
+    least ~4 bits per 16x16 block, so the fixed guard (0.5 bits per block) never refuses its files."""
+    from shvq.image.fileformat import MAX_PIXELS_PER_BYTE
+
+    entries = zoo.available()
+    if not entries:
+        pytest.skip("no shipped models")
+    for e in entries:
+        eng = zoo.load_engine_entry(e)
+        assert eng.min_bits_per_block >= 4.0, e.name
+        assert eng.max_pixels_per_byte == MAX_PIXELS_PER_BYTE

@@ -330,11 +330,12 @@ class CodecEngine:
         self.halo: int = tiling.halo_for(k, STRIDE)
         # the file-size guard (fileformat.pixels_per_byte_limit) from the least a 16×16 block can
         # cost: every group's cheapest symbol, in its cheapest context if there are contexts
+        self.min_bits_per_block = float("inf")
         self.max_pixels_per_byte = float(MAX_PIXELS_PER_BYTE)
         if self.frozen:
             cheapest = self.tables if self.context is None else self.context.tables.max(axis=1)
-            min_bits = float((config.precision - np.log2(cheapest.max(axis=-1))).sum())
-            self.max_pixels_per_byte = pixels_per_byte_limit(min_bits)
+            self.min_bits_per_block = float((config.precision - np.log2(cheapest.max(axis=-1))).sum())
+            self.max_pixels_per_byte = pixels_per_byte_limit(self.min_bits_per_block)
 
     # ------------------------------------------------------------------ loading
     @classmethod
