@@ -68,12 +68,14 @@ def encode(symbols: np.ndarray, tables: np.ndarray, precision: int) -> bytes:
     return encode_runs([(sym[g], g) for g in range(sym.shape[0])], tab, precision)
 
 
-def encode_runs(runs: Sequence[tuple[np.ndarray, int]], tables: np.ndarray, precision: int) -> bytes:
+def encode_runs(runs: Sequence[tuple[np.ndarray, int]], tables: np.ndarray, precision: int,
+                models: LazyModels | None = None) -> bytes:
     """Entropy-code a sequence of runs, run ``i`` being ``(symbols (n_i,), table row r_i)``.
 
     The decoder (:class:`RunDecoder`) reads the runs back in the same order, so the table of
     a run may depend on symbols of the runs before it (this is how context models code).
-    ``tables`` is ``(R, L)``. Returns bytes as :func:`encode` does.
+    ``tables`` is ``(R, L)``; ``models`` may pass a :class:`LazyModels` of the same tables to
+    reuse across calls. Returns bytes as :func:`encode` does.
     """
     check_precision(precision)
     tab = np.asarray(tables)
@@ -97,14 +99,15 @@ def encode_runs(runs: Sequence[tuple[np.ndarray, int]], tables: np.ndarray, prec
     if not checked or n_sym == 1:  # nothing, or a one-letter alphabet: no information
         return b""
     coder = _constriction().stream.stack.AnsCoder()
-    models = _LazyModels(tab)
+    models = models if models is not None else LazyModels(tab)
     for sym, row in reversed(checked):  # a stack: the last run first so the first decodes first
         coder.encode_reverse(sym, models[row])
     return coder.get_compressed().astype("<u4", copy=False).tobytes()
 
 
-class _LazyModels:
-    """constriction models of table rows, built on first use (a context model has many rows)."""
+class LazyModels:
+    """constriction models of the rows of ``(R, L)`` tables, each built on first use and kept
+    (a context model has many rows; keep one of these with the tables to reuse them)."""
 
     def __init__(self, tables: np.ndarray) -> None:
         self.tables = tables
@@ -127,12 +130,13 @@ class RunDecoder:
         data: the coded bytes.
         tables: ``(R, L)`` integer tables (validated by the caller).
         precision: the tables' precision.
+        models: optionally a :class:`LazyModels` of the same tables, reused across calls.
 
     Raises :class:`FormatError` for data that is not a whole number of words, and (from
     :meth:`finish`) for data left over after the last run.
     """
 
-    def __init__(self, data: bytes, tables: np.ndarray, precision: int) -> None:
+    def __init__(self, data: bytes, tables: np.ndarray, precision: int, models: LazyModels | None = None) -> None:
         check_precision(precision)
         self.tables = np.asarray(tables)
         if self.tables.ndim != 2:
@@ -148,7 +152,7 @@ class RunDecoder:
                 self.coder = _constriction().stream.stack.AnsCoder(words)
             except ValueError as exc:
                 raise FormatError(f"invalid coded symbol stream: {exc}") from None
-        self.models = _LazyModels(self.tables)
+        self.models = models if models is not None else LazyModels(self.tables)
 
     def decode(self, row: int, count: int) -> np.ndarray:
         """The next run: ``count`` symbols coded with table ``row`` -> int32 ``(count,)``."""

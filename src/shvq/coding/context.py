@@ -33,7 +33,7 @@ Shapes: symbol maps are ``(G, h, w)`` integer arrays; ``edges`` int64 ``(G, K−
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +49,7 @@ VALUE_SHIFT = 8
 """Fractional bits of the prediction weights and value edges (a weight of 1.0 is 256)."""
 MAX_WEIGHT = 1 << 20
 """Largest weight magnitude a model may hold (keeps every prediction far inside int64)."""
+_WALK_CHUNK = 1 << 14
 
 
 def zeros_of(marginal: np.ndarray) -> np.ndarray:
@@ -105,6 +106,7 @@ class ContextModel:
     value_edges: np.ndarray
     tables: np.ndarray
     precision: int
+    _models: list[ans.LazyModels] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def checked(
@@ -178,15 +180,20 @@ class ContextModel:
         return act, pred
 
     def _walk_step(self, g: int, sym: np.ndarray, act: np.ndarray, pred: np.ndarray | None) -> None:
-        """Fold group ``g``'s symbols ``(n,)`` into the running state (encoder and decoder alike)."""
+        """Fold group ``g``'s symbols ``(n,)`` into the running state (encoder and decoder alike):
+        exact int64 sums, in column chunks so the temporary stays small on big images."""
         act += sym != self.zeros[g]
         if pred is not None and g + 1 < pred.shape[0]:
             col = self.weights[g + 1 :, g]
-            nz = np.flatnonzero(col)
-            if nz.size:
+            if np.any(col):
                 v = sym.astype(np.int64) - self.zeros[g]
-                for j in nz:
-                    pred[g + 1 + j] += col[j] * v
+                for a in range(0, v.shape[0], _WALK_CHUNK):
+                    pred[g + 1 :, a : a + _WALK_CHUNK] += col[:, None] * v[None, a : a + _WALK_CHUNK]
+
+    def _coder_models(self) -> ans.LazyModels:
+        if not self._models:  # built once per model, on first use
+            self._models.append(ans.LazyModels(self.tables.reshape(-1, self.tables.shape[2])))
+        return self._models[0]
 
     def contexts(self, symbols: np.ndarray) -> np.ndarray:
         """Context index of every symbol of ``(G, h, w)`` symbols -> int32 ``(G, h, w)``."""
@@ -231,8 +238,8 @@ class ContextModel:
             order = np.argsort(ctx[g], kind="stable")  # by context, row-major inside one
             bounds = np.searchsorted(ctx[g][order], np.arange(k + 1), side="left")
             sorted_sym = flat[g][order]
-            runs.extend((sorted_sym[bounds[c] : bounds[c + 1]], g * k + c) for c in range(k))
-        return ans.encode_runs(runs, self.tables.reshape(groups * k, -1), self.precision)
+            runs.extend((sorted_sym[bounds[c] : bounds[c + 1]], g * k + c) for c in np.flatnonzero(np.diff(bounds)))
+        return ans.encode_runs(runs, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
 
     def decode(self, data: bytes, rows: int, cols: int) -> np.ndarray:
         """Inverse of :meth:`encode` for an ``rows × cols`` latent -> int32 ``(G, rows, cols)``.
@@ -246,13 +253,13 @@ class ContextModel:
             if data:
                 raise FormatError("coded symbol stream holds data but no symbols are expected")
             return out.reshape(groups, rows, cols)
-        dec = ans.RunDecoder(data, self.tables.reshape(groups * k, -1), self.precision)
+        dec = ans.RunDecoder(data, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
         act, pred = self._walk_start(n)
         for g in range(groups):
             ctx = self._context(g, act, None if pred is None else pred[g])
             order = np.argsort(ctx, kind="stable")
             bounds = np.searchsorted(ctx[order], np.arange(k + 1), side="left")
-            for c in range(k):
+            for c in np.flatnonzero(np.diff(bounds)):  # the contexts that occur, in order
                 idx = order[bounds[c] : bounds[c + 1]]
                 out[g, idx] = dec.decode(g * k + c, len(idx))
             self._walk_step(g, out[g], act, pred)
