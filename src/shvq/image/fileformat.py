@@ -36,7 +36,7 @@ The ANS coder codes a trailing run of a likely symbol in no bytes at all, so a f
 bytes could otherwise declare a 67-MPix image and make the decoder allocate tens of GB (about 420
 bytes per pixel). Real files cost far more than 1/4096 byte per pixel: no shipped model can code
 a 16×16 block in less than about 4 bits (its cheapest symbol of every group in its cheapest
-context), about 500 pixels per byte."""
+context), about 400 pixels per byte."""
 
 
 
