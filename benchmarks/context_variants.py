@@ -17,7 +17,9 @@ images; counts are smoothed towards the marginal with one symbol's weight, as
 * ``quantile-16-value-5``: ``quantile-16`` times 5 buckets of an integer linear prediction of the
   symbol's value from the earlier groups (``value_contexts=5``): what ships;
 * ``checkerboard-16``: ``fixed-16``, plus for half of the positions (a checkerboard) the number of
-  active 4-neighbours in the same group (0, 1, 2+), which a two-pass decoder would know.
+  active 4-neighbours in the same group (0, 1, 2+), which a two-pass decoder would know;
+* ``checkerboard-value``: ``quantile-16-value-5``'s contexts, split the same way (what adding the
+  checkerboard to the shipped model would give).
 """
 
 from __future__ import annotations
@@ -109,12 +111,12 @@ def main() -> int:
         return np.searchsorted(np.array([1, 2, 4, 6, 9, 13, 18, 25, 34, 46, 62, 85, 115, 160, 220]),
                                _box(context.activity(s, zeros)), side="right")
 
-    def checker(s: np.ndarray) -> np.ndarray:
-        b = bucket(FIXED[16])(s)
+    def checker(s: np.ndarray, base: Callable[[np.ndarray], np.ndarray] = bucket(FIXED[16]), k: int = 16) -> np.ndarray:
+        b = base(s)
         active = (s != zeros.reshape(-1, 1, 1)).astype(np.int64)
         yy, xx = np.mgrid[: s.shape[1], : s.shape[2]]
         anchor = ((yy + xx) % 2 == 0)[None]
-        return np.where(anchor, b, 16 + np.minimum(_cross(active), 2) * 16 + b)
+        return np.where(anchor, b, k + np.minimum(_cross(active), 2) * k + b)
 
     variants: list[tuple[str, Callable[[], float]]] = [
         ("fixed-8", lambda: measure(train, val, marginal, bucket(FIXED[8]), 8)),
@@ -126,6 +128,7 @@ def main() -> int:
         ("rate-order-16", lambda: measure([t[order] for t in train], [v[order] for v in val], marginal[order],
                                           bucket(FIXED[16], zeros[order]), 16)),
         ("checkerboard-16", lambda: measure(train, val, marginal, checker, 64)),
+        ("checkerboard-value", lambda: measure(train, val, marginal, lambda s: checker(s, valued.contexts, 80), 320)),
     ]
     print(f"model {args.model} ({eng.content_hash.hex()}): saving vs i.i.d. marginal tables, val ideal bits")
     for name, run in variants:
