@@ -1,4 +1,4 @@
-"""Give trained image models an activity context model (shvq.coding.context) without retraining.
+"""Give trained image models a context model (shvq.coding.context) without retraining.
 
 For every model in a weights folder (zoo layout: NAME.json + NAME.safetensors), build the same
 model with ``--contexts K``, fit the context model from the hard symbols of the training images,

@@ -6,7 +6,7 @@ symbols, ``G`` groups of ``⌈H/16⌉·⌈W/16⌉`` symbols:
 
 * :data:`SECTION_SYMBOLS`: each group coded with its marginal table (the paper's i.i.d. model),
   group-major, positions row-major;
-* :data:`SECTION_CONTEXT_SYMBOLS`: coded with the model's activity context model
+* :data:`SECTION_CONTEXT_SYMBOLS`: coded with the model's context model
   (:mod:`shvq.coding.context`); only models that have one write or read it.
 
 No PyTorch.
@@ -25,7 +25,7 @@ SECTION_SYMBOLS = 1
 """Container section tag of latent symbols coded with the marginal (per-group) tables."""
 
 SECTION_CONTEXT_SYMBOLS = 2
-"""Container section tag of latent symbols coded with the activity context model."""
+"""Container section tag of latent symbols coded with the model's context model."""
 
 DECODE_FREE_PIXELS = 1 << 18
 MAX_PIXELS_PER_BYTE = 4096
