@@ -57,8 +57,8 @@ def main() -> int:
         model.fit_contexts(train_images)
         seconds = round(time.perf_counter() - t0, 1)
         meta = {k: v for k, v in e.meta.items() if k not in ("config", "content_hash", "frozen", "format", "version")}
-        meta["contexts_fit"] = {"from_model": e.content_hash, "data": str(args.data), "seconds": seconds,
-                                "by": "scripts/fit_contexts.py"}
+        meta["contexts_fit_seconds"] = seconds
+        meta["contexts_fit_from"] = {"model": e.content_hash, "data": str(args.data), "by": "scripts/fit_contexts.py"}
         if val_images:
             meta["val_without_contexts"] = meta.get("val")
             meta["val"] = evaluate(model, val_images)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shvq.coding import ans, context
-from shvq.coding.tables import quantize_probabilities
+from shvq.coding.tables import coded_bits, quantize_probabilities
 from shvq.errors import FormatError
 
 
@@ -79,7 +79,7 @@ def test_bits_match_the_real_stream_and_beat_the_marginal_on_correlated_data() -
     est = cm.bits(s)
     real = len(cm.encode(s)) * 8
     assert est <= real <= est + 64  # ANS: at most two 32-bit words over the ideal length
-    marginal = context.marginal_bits(s, marg, 16)
+    marginal = coded_bits(s.reshape(groups, -1), marg, 16)
     marginal_real = len(ans.encode(s.reshape(groups, -1), marg, 16)) * 8
     assert abs(marginal_real - marginal) <= 64
     assert real < 0.8 * marginal_real  # the shared texture field is what the contexts see
@@ -147,10 +147,16 @@ def test_checked_rejects_bad_models() -> None:
         check(e=np.zeros((2, 0), dtype=np.int64), t=good_t[:, :2])
 
 
-def test_predictions_are_the_integer_linear_guess_from_earlier_groups() -> None:
+def predictions(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Reference: ``π[g] = Σ_{h<g} W[g, h]·v[h] + W[g, G]`` as one integer matrix product."""
+    groups = values.shape[0]
+    return np.tril(weights[:, :groups], -1) @ values.astype(np.int64) + weights[:, groups : groups + 1]
+
+
+def test_reference_predictions_are_the_integer_linear_guess_from_earlier_groups() -> None:
     w = np.array([[0, 0, 0, 10], [256, 0, 0, 0], [-128, 512, 0, 3]])
     v = np.array([[1, -2], [3, 0], [9, 9]])
-    np.testing.assert_array_equal(context.predictions(v, w), [[10, 10], [256, -512], [-128 + 1536 + 3, 256 + 3]])
+    np.testing.assert_array_equal(predictions(v, w), [[10, 10], [256, -512], [-128 + 1536 + 3, 256 + 3]])
 
 
 def test_value_prediction_helps_when_a_group_copies_an_earlier_one() -> None:
@@ -167,7 +173,7 @@ def test_value_prediction_helps_when_a_group_copies_an_earlier_one() -> None:
     assert valued.weights[3, 1] > 200 and np.all(np.triu(valued.weights[:, :4]) == 0)
     # the coder's running sums are the reference predictions, bucketed
     flat = train[0].reshape(4, -1)
-    pred = context.predictions(flat - valued.zeros[:, None], valued.weights)
+    pred = predictions(flat - valued.zeros[:, None], valued.weights)
     act = context.activity(flat, valued.zeros)
     expect = np.stack([np.searchsorted(valued.edges[g], act[g], side="right") * 5
                        + np.searchsorted(valued.value_edges[g], pred[g], side="right") for g in range(4)])

@@ -178,3 +178,7 @@ def test_size_guard_follows_what_the_model_can_code() -> None:
     with pytest.raises(FormatError, match="implausible"):
         eng.read(big.to_bytes())
     assert make_tiny(0).engine().max_pixels_per_byte == MAX_PIXELS_PER_BYTE
+    from shvq.image.fileformat import pixels_per_byte_limit
+
+    assert pixels_per_byte_limit(0.0) == pixels_per_byte_limit(float("nan")) == MAX_PIXELS_PER_BYTE
+    assert pixels_per_byte_limit(0.25) == 2 * 256 * 8 / 0.25

@@ -144,7 +144,7 @@ class RunDecoder:
         if len(data) % 4:
             raise FormatError("coded symbol stream is not a whole number of 32-bit words")
         self.trivial = self.tables.shape[1] == 1
-        self.data = data
+        self.has_data = bool(data)
         self.coder: Any = None
         if data and not self.trivial:
             words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
@@ -169,7 +169,7 @@ class RunDecoder:
     def finish(self) -> None:
         """Check that every coded word was consumed."""
         if self.trivial:
-            if self.data:
+            if self.has_data:
                 raise FormatError("coded symbol stream holds data but no symbols are expected")
             return
         if self.coder is not None and not self.coder.is_empty():

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shvq.coding import ans
-from shvq.coding.tables import coded_bits, quantize_probabilities, table_bits, validate_table
+from shvq.coding.tables import quantize_probabilities, table_bits, validate_table
 from shvq.errors import FormatError
 
 MAX_CONTEXTS = 64
@@ -71,13 +71,12 @@ def activity(symbols: np.ndarray, zeros: np.ndarray) -> np.ndarray:
     return out
 
 
-def predictions(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``π[g, n] = Σ_{h<g} W[g, h]·v[h, n] + W[g, G]`` in int64, for values ``(G, n)``, as one
-    integer matrix product: the reference that the coder's group-by-group sums must equal."""
-    v = np.asarray(values).astype(np.int64)
-    w = np.asarray(weights, dtype=np.int64)
-    groups = v.shape[0]
-    return np.tril(w[:, :groups], -1) @ v + w[:, groups : groups + 1]
+def _runs(ctx: np.ndarray, k: int) -> list[tuple[int, np.ndarray]]:
+    """The coding order of one group: ``(context, positions)`` for every context of the ``k``
+    that occurs in ``ctx`` (``(n,)``), in increasing order, positions row-major inside each."""
+    order = np.argsort(ctx, kind="stable")
+    bounds = np.searchsorted(ctx[order], np.arange(k + 1), side="left")
+    return [(int(c), order[bounds[c] : bounds[c + 1]]) for c in np.flatnonzero(np.diff(bounds))]
 
 
 def _value_edges(value_contexts: int, groups: int) -> np.ndarray:
@@ -233,12 +232,7 @@ class ContextModel:
         groups, k = self.tables.shape[:2]
         ctx = self.contexts(s).reshape(groups, -1)
         flat = s.reshape(groups, -1)
-        runs = []
-        for g in range(groups):
-            order = np.argsort(ctx[g], kind="stable")  # by context, row-major inside one
-            bounds = np.searchsorted(ctx[g][order], np.arange(k + 1), side="left")
-            sorted_sym = flat[g][order]
-            runs.extend((sorted_sym[bounds[c] : bounds[c + 1]], g * k + c) for c in np.flatnonzero(np.diff(bounds)))
+        runs = [(flat[g][idx], g * k + c) for g in range(groups) for c, idx in _runs(ctx[g], k)]
         return ans.encode_runs(runs, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
 
     def decode(self, data: bytes, rows: int, cols: int) -> np.ndarray:
@@ -256,11 +250,7 @@ class ContextModel:
         dec = ans.RunDecoder(data, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
         act, pred = self._walk_start(n)
         for g in range(groups):
-            ctx = self._context(g, act, None if pred is None else pred[g])
-            order = np.argsort(ctx, kind="stable")
-            bounds = np.searchsorted(ctx[order], np.arange(k + 1), side="left")
-            for c in np.flatnonzero(np.diff(bounds)):  # the contexts that occur, in order
-                idx = order[bounds[c] : bounds[c + 1]]
+            for c, idx in _runs(self._context(g, act, None if pred is None else pred[g]), k):
                 out[g, idx] = dec.decode(g * k + c, len(idx))
             self._walk_step(g, out[g], act, pred)
         dec.finish()
@@ -343,11 +333,5 @@ def fit(
     return ContextModel(zeros, edges, weights, value_edges, tables, precision)
 
 
-def marginal_bits(symbols: np.ndarray, marginal: np.ndarray, precision: int) -> float:
-    """Ideal bits of ``(G, h, w)`` symbols under the ``(G, L)`` marginal tables (for comparison)."""
-    s = np.asarray(symbols)
-    return coded_bits(s.reshape(s.shape[0], -1), marginal, precision)
-
-
 __all__ = ["MAX_CONTEXTS", "MAX_VALUE_CONTEXTS", "MAX_WEIGHT", "VALUE_SHIFT", "ContextModel", "activity", "fit",
-           "marginal_bits", "predictions", "zeros_of"]
+           "zeros_of"]

@@ -47,9 +47,10 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
 
 def pixels_per_byte_limit(min_bits_per_block: float) -> float:
     """The pixels-per-byte limit for a model that needs at least ``min_bits_per_block`` bits per
-    ``16×16`` block: :data:`MAX_PIXELS_PER_BYTE`, or twice the model's own bound if that is looser."""
-    if min_bits_per_block <= 0:
-        return float("inf")
+    ``16×16`` block: :data:`MAX_PIXELS_PER_BYTE`, or twice the model's own bound if that is looser
+    (a model that claims blocks for free, e.g. a one-letter alphabet, keeps the fixed limit)."""
+    if not min_bits_per_block > 0:
+        return float(MAX_PIXELS_PER_BYTE)
     return max(float(MAX_PIXELS_PER_BYTE), 2.0 * STRIDE * STRIDE * 8.0 / min_bits_per_block)
 
 

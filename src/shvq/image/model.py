@@ -457,7 +457,8 @@ class ImageCodec(nn.Module):
         """Fit the context model (:mod:`shvq.coding.context`) to the hard symbols of
         ``images`` (8-bit images, taken in order until ``max_pixels`` pixels are used) and store
         it in the model (``context.*`` buffers, part of the content hash). Needs frozen marginal
-        tables and ``config.contexts > 0``; may be called again to refit. Returns the model."""
+        tables and ``config.contexts > 0``; may be called again to refit. Returns the fitted
+        :class:`~shvq.coding.context.ContextModel`."""
         self._check_frozen()
         if not self.config.contexts:
             raise ValueError("this model has no context model (config.contexts == 0)")
