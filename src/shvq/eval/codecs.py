@@ -330,6 +330,7 @@ _REGISTRY: dict[str, CodecFactory | str] = {
     "hevc": HevcCodec,
     "jpegxl": JpegXlCodec,
     "shvq": "shvq.eval.shvq_codec:ShvqCodec",
+    "shvq-refine": "shvq.eval.shvq_codec:RefinedShvqCodec",
 }
 
 

@@ -55,3 +55,30 @@ class ShvqCodec(Codec):
 
     def _library_version(self) -> str:
         return ",".join(e.content_hash for e in self._entries)
+
+
+class RefinedShvqCodec(ShvqCodec):
+    """The shipped models with encoder-side refinement (:mod:`shvq.image.refine`, default
+    settings: what ``shvq compress --refine`` does). Files decode with the plain decoder."""
+
+    name: ClassVar[str] = "shvq-refine"
+    description: ClassVar[str] = "shvq learned image codec, shipped models, encoder-side latent refinement"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._encoders: dict[int, Any] = {}
+
+    def encode(self, image: np.ndarray, quality: float) -> bytes:
+        from shvq.image import zoo
+        from shvq.image.refine import RefineSettings, RefiningEncoder, default_rate_weight
+
+        index = int(self.check_quality(quality))
+        if index not in self._encoders:
+            e = self._entries[index - 1]
+            self._encoders[index] = RefiningEncoder(zoo.load_entry(e), RefineSettings(default_rate_weight(e)))
+        return bytes(self._encoders[index].compress(image))
+
+    def _library_version(self) -> str:
+        from shvq.image.refine import DEFAULT_LR, DEFAULT_STEPS, RATE_SCALE
+
+        return f"{super()._library_version()}|steps={DEFAULT_STEPS},lr={DEFAULT_LR},scale={RATE_SCALE}"

@@ -58,7 +58,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     from shvq.image import zoo
     from shvq.image.convert import load_image
 
-    encoder = _encoder_factory(args.device)
+    encoder = _encoder_factory(args.device, args.refine)
     rgb, note = load_image(src)
     _note(note)
     h, w = rgb.shape[:2]
@@ -88,11 +88,22 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _encoder_factory(device: str) -> Any:
+def _encoder_factory(device: str, refine: int = 0) -> Any:
     """``entry -> object with .compress(rgb)``: the numpy engine for ``cpu`` (no PyTorch), else the
-    PyTorch model on the resolved device (``auto`` picks CUDA when a GPU is visible)."""
+    PyTorch model on the resolved device (``auto`` picks CUDA when a GPU is visible); with
+    ``refine`` steps, the refining encoder (:mod:`shvq.image.refine`) on that device."""
     from shvq.image import zoo
 
+    if refine:
+        if not 0 < refine <= 100_000:
+            raise ImageCliError(f"--refine takes 1..100000 steps, got {refine}")
+        from shvq.device import resolve_device
+        from shvq.image.refine import RefineSettings, RefiningEncoder, default_rate_weight
+
+        dev = resolve_device(device)
+        return lambda e: RefiningEncoder(
+            zoo.load_entry(e, device=str(dev)), RefineSettings(default_rate_weight(e), refine), progress=True
+        )
     if device == "cpu":
         return zoo.load_engine_entry
     from shvq.device import resolve_device
@@ -210,6 +221,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--models-dir", help=models_help)
     p.add_argument("--device", default="cpu", help=f"where the encoder runs: {DEVICE_HELP} (default cpu: the numpy "
                    "engine, which starts fastest; a GPU only pays off for very large images)")
+    p.add_argument("--refine", type=int, nargs="?", const=20, default=0, metavar="STEPS",
+                   help="encoder-side refinement: STEPS gradient steps (default 20) on this image's latent toward "
+                   "smaller files and better pixels from the same model; about 0.5 s per step for a 768x512 image "
+                   "on two cores; the file decodes as any other; 0: off, the default)")
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("decompress", help="decompress a .shvq image file to PNG",
