@@ -92,6 +92,10 @@ STAGES = [
     # a point above mse-6 towards 1 bpp? 0.792 bpp / 36.44 dB (i.i.d.), under mse-q6-v3 (0.788 / 36.62):
     # β below 0.25 buys nothing from these transforms; not shipped
     {"name": "mse-q7-v3", "ship": False, "quality": 6, "beta": 0.02, "steps": 2000, "init_from": "mse-q6-v3", "lr": 5e-4, "seed": 48},
+    # session 5: a finer codebook for the top point (mse-q6-v3's 32 centers and the midpoints between
+    # them: 63; see finer_codebook), fine-tuned at mse-q6-v3's β
+    {"name": "mse-q7-fine", "ship": False, "quality": 6, "beta": 0.25, "steps": 2000, "init_from": "mse-q6-v3",
+     "finer_codebook": True, "lr": 2e-4, "seed": 51},
     {"name": "mse-q2-v3", "ship": False, "quality": 2, "beta": 350.0, "steps": 2000, "init_from": "mse-q3-long2", "lr": 2e-4, "seed": 43},
     {"name": "mse-q1-v3", "ship": False, "quality": 1, "beta": 4000.0, "steps": 2000, "init_from": "mse-q2-v3", "lr": 5e-4, "seed": 44},
     {"name": "mse-q1-v3b", "ship": False, "quality": 1, "beta": 4000.0, "steps": 3000, "init_from": "mse-q1-v3", "lr": 2e-4, "seed": 49},
@@ -106,6 +110,8 @@ STAGES = [
     {"name": "mse-q2-v3-ctx", "install_as": "mse-4", "quality": 2, "init_from": "mse-q2-v3", "contexts_only": True, **CONTEXT_MODEL},
     {"name": "mse-q3-long2-ctx", "install_as": "mse-5", "quality": 3, "init_from": "mse-q3-long2", "contexts_only": True, **CONTEXT_MODEL},
     {"name": "mse-q6-v3-ctx", "install_as": "mse-6", "quality": 5, "init_from": "mse-q6-v3", "contexts_only": True, **CONTEXT_MODEL},
+    # session 5: the finer-codebook top point (--only mse-q7-fine mse-q7-fine-ctx)
+    {"name": "mse-q7-fine-ctx", "install_as": "mse-7", "quality": 6, "init_from": "mse-q7-fine", "contexts_only": True, **CONTEXT_MODEL},
 ]
 
 MODEL = {"channels": 64, "latent_channels": 96, "num_centers": 32, "vector_dim": 1,
@@ -159,6 +165,33 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
     shutil.copyfile(run / "log.jsonl", WEIGHTS / f"{name}.log.jsonl")
     shutil.copyfile(run / "val.csv", WEIGHTS / f"{name}.val.csv")
     print(f"installed {name}: {meta.get('val')}", flush=True)
+
+
+def finer_codebook(src: Path, dst: Path) -> None:
+    """``src``'s final model with twice the codebook resolution, written (unfrozen) as stem ``dst``:
+    its ``L`` centers plus the ``L − 1`` midpoints between neighbours (scalar codebooks only), the
+    same transforms, fresh histograms. The decoder then sees latents quantized about twice as
+    finely; fine-tuning teaches both transforms to use that."""
+    import torch
+
+    from shvq.image.checkpoint import load_model, save_model
+    from shvq.image.model import ImageCodec
+
+    base, _ = load_model(src / "final" / "model")
+    if base.config.vector_dim != 1:
+        raise ValueError("finer_codebook needs a scalar codebook (d = 1)")
+    c = base.quantizer.centers.detach().flatten().sort().values
+    finer = torch.stack([c[:-1], (c[:-1] + c[1:]) / 2], dim=1).flatten()
+    finer = torch.cat([finer, c[-1:]]).reshape(-1, 1)
+    cfg = base.config.to_dict()
+    cfg.update(num_centers=int(finer.shape[0]), contexts=0)
+    from shvq.image.config import ImageCodecConfig
+
+    model = ImageCodec(ImageCodecConfig.from_dict(cfg))
+    keep = {k: v for k, v in base.state_dict().items() if k.startswith(("analysis.", "synthesis."))}
+    model.load_state_dict(keep, strict=False)
+    model.quantizer.set_centers(finer)
+    save_model(model, dst, {"finer_codebook_of": str(src)})
 
 
 def add_contexts(src: Path, run: Path, contexts: int, value_contexts: int, data: str, val: str,
@@ -221,6 +254,10 @@ def main() -> int:
             stage["_seconds"] = round(time.time() - t, 1)
         else:
             init = str(out / stage["init_from"]) if stage["init_from"] else None
+            if stage.get("finer_codebook"):
+                if not (run / "init" / "model.json").exists():
+                    finer_codebook(out / stage["init_from"], run / "init" / "model")
+                init = str(run / "init" / "model")
             cfg = TrainConfig(
                 data=args.data, val=args.val, out=str(run), beta=stage["beta"], steps=steps,
                 seed=stage["seed"], crop=CROP, batch=BATCH, lr=stage["lr"],

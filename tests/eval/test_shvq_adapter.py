@@ -21,3 +21,19 @@ def test_shvq_adapter_round_trips_every_shipped_model() -> None:
         assert psnr(img, out) > 20
         sizes.append(len(data))
     assert sizes[0] < sizes[-1]  # the knob is ordered by rate
+
+
+@pytest.mark.skipif(not zoo.available(), reason="no shipped image models")
+def test_refining_adapter_writes_the_refining_encoders_files_and_reads_them_plainly() -> None:
+    from shvq.image.refine import RefineSettings, RefiningEncoder, default_rate_weight
+
+    codec = get_codec("shvq-refine")
+    plain = get_codec("shvq")
+    assert codec.qualities == plain.qualities and codec.fingerprint != plain.fingerprint
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    e = zoo.available()[0]
+    data = codec.encode(img, 1)
+    assert data == RefiningEncoder(zoo.load_entry(e), RefineSettings(default_rate_weight(e))).compress(img)
+    assert data != plain.encode(img, 1)
+    np.testing.assert_array_equal(codec.decode(data), plain.decode(data))

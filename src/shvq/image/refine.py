@@ -127,7 +127,7 @@ class TileResult:
     """What refining one tile did (for reports and tests).
 
     Attributes:
-        start_loss: hard loss ``D + λ·R`` of the plain symbols (marginal-table bits).
+        start_loss: hard loss ``D + λ·R`` of the plain symbols (``R`` under :class:`CodeLengths`).
         best_loss: hard loss of the symbols kept.
         best_step: the step they come from (0 = the plain symbols).
     """
