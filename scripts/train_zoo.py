@@ -35,6 +35,8 @@ DATA = ROOT.parent / "shared" / "data" / "images"
 # mse-N-gen1 (its files still decode); generation 2 (session 3) is fine-tuned from a base trained
 # 3.4x longer (mse-q3-long) and now lives in weights/retired/ as mse-N-gen2; generation 3 (session 4)
 # is fine-tuned from a base trained longer still (mse-q3-long2), with a context model each, and ships.
+# Session 5 added a finer codebook at the top (mse-q7-fine -> mse-7, mse-q6-fine -> mse-6); the
+# session-4 mse-6 lives in weights/retired/ as mse-6-gen3.
 CONTEXT_MODEL = {"contexts": 16, "value_contexts": 5, "beta": None, "steps": 0, "lr": 0.0, "seed": 0}
 """What a "contexts_only" stage adds: a context model of 16 activity × 5 value buckets (no training)."""
 
@@ -96,6 +98,14 @@ STAGES = [
     # them: 63; see finer_codebook), fine-tuned at mse-q6-v3's β
     {"name": "mse-q7-fine", "ship": False, "quality": 6, "beta": 0.25, "steps": 2000, "init_from": "mse-q6-v3",
      "finer_codebook": True, "lr": 2e-4, "seed": 51},
+    # and fine-tuned from it to two middle rates, one core each (candidates for the point between mse-5 and mse-7):
+    #   --only mse-q6-fine mse-q6-fine-ctx   and   --only mse-q6b-fine mse-q6b-fine-ctx
+    {"name": "mse-q6-fine", "ship": False, "quality": 5, "beta": 25.0, "steps": 2000, "init_from": "mse-q7-fine", "lr": 2e-4, "seed": 52},
+    {"name": "mse-q6b-fine", "ship": False, "quality": 5, "beta": 5.0, "steps": 2000, "init_from": "mse-q7-fine", "lr": 2e-4, "seed": 53},
+    # and on down from mse-q6-fine (candidates against mse-5 and mse-4):
+    #   --only mse-q5-fine mse-q5-fine-ctx   and   --only mse-q4-fine mse-q4-fine-ctx
+    {"name": "mse-q5-fine", "ship": False, "quality": 4, "beta": 110.0, "steps": 2000, "init_from": "mse-q6-fine", "lr": 5e-4, "seed": 54},
+    {"name": "mse-q4-fine", "ship": False, "quality": 3, "beta": 350.0, "steps": 2000, "init_from": "mse-q6-fine", "lr": 5e-4, "seed": 55},
     {"name": "mse-q2-v3", "ship": False, "quality": 2, "beta": 350.0, "steps": 2000, "init_from": "mse-q3-long2", "lr": 2e-4, "seed": 43},
     {"name": "mse-q1-v3", "ship": False, "quality": 1, "beta": 4000.0, "steps": 2000, "init_from": "mse-q2-v3", "lr": 5e-4, "seed": 44},
     {"name": "mse-q1-v3b", "ship": False, "quality": 1, "beta": 4000.0, "steps": 3000, "init_from": "mse-q1-v3", "lr": 2e-4, "seed": 49},
@@ -109,9 +119,18 @@ STAGES = [
     {"name": "mse-q2b-v3-ctx", "install_as": "mse-3", "quality": 2, "init_from": "mse-q2b-v3", "contexts_only": True, **CONTEXT_MODEL},
     {"name": "mse-q2-v3-ctx", "install_as": "mse-4", "quality": 2, "init_from": "mse-q2-v3", "contexts_only": True, **CONTEXT_MODEL},
     {"name": "mse-q3-long2-ctx", "install_as": "mse-5", "quality": 3, "init_from": "mse-q3-long2", "contexts_only": True, **CONTEXT_MODEL},
-    {"name": "mse-q6-v3-ctx", "install_as": "mse-6", "quality": 5, "init_from": "mse-q6-v3", "contexts_only": True, **CONTEXT_MODEL},
+    # shipped as mse-6 in session 4; retired in session 5 (weights/retired/mse-6-gen3) for mse-q6-fine-ctx
+    {"name": "mse-q6-v3-ctx", "ship": False, "install_as": "mse-6", "quality": 5, "init_from": "mse-q6-v3", "contexts_only": True, **CONTEXT_MODEL},
     # session 5: the finer-codebook top point (--only mse-q7-fine mse-q7-fine-ctx)
     {"name": "mse-q7-fine-ctx", "install_as": "mse-7", "quality": 6, "init_from": "mse-q7-fine", "contexts_only": True, **CONTEXT_MODEL},
+    # val with contexts: 0.681 bpp / 37.49 dB, shipped as mse-6 (over mse-6-gen3's 0.617 / 36.62)
+    {"name": "mse-q6-fine-ctx", "install_as": "mse-6", "quality": 5, "init_from": "mse-q6-fine", "contexts_only": True, **CONTEXT_MODEL},
+    # 0.764 / 37.58: under the line from mse-6 to mse-7, not shipped
+    {"name": "mse-q6b-fine-ctx", "ship": False, "quality": 5, "init_from": "mse-q6b-fine", "contexts_only": True, **CONTEXT_MODEL},
+    # 0.476 / 36.47 against mse-5's 0.460 / 36.25, and 0.321 / 35.15 between mse-3 and mse-4: about on the
+    # curve (+0.1 dB), not worth replacing the default model and its speed figures this session; not shipped
+    {"name": "mse-q5-fine-ctx", "ship": False, "quality": 4, "init_from": "mse-q5-fine", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q4-fine-ctx", "ship": False, "quality": 3, "init_from": "mse-q4-fine", "contexts_only": True, **CONTEXT_MODEL},
 ]
 
 MODEL = {"channels": 64, "latent_channels": 96, "num_centers": 32, "vector_dim": 1,
@@ -175,6 +194,7 @@ def finer_codebook(src: Path, dst: Path) -> None:
     import torch
 
     from shvq.image.checkpoint import load_model, save_model
+    from shvq.image.config import ImageCodecConfig
     from shvq.image.model import ImageCodec
 
     base, _ = load_model(src / "final" / "model")
@@ -185,8 +205,6 @@ def finer_codebook(src: Path, dst: Path) -> None:
     finer = torch.cat([finer, c[-1:]]).reshape(-1, 1)
     cfg = base.config.to_dict()
     cfg.update(num_centers=int(finer.shape[0]), contexts=0)
-    from shvq.image.config import ImageCodecConfig
-
     model = ImageCodec(ImageCodecConfig.from_dict(cfg))
     keep = {k: v for k, v in base.state_dict().items() if k.startswith(("analysis.", "synthesis."))}
     model.load_state_dict(keep, strict=False)

@@ -224,7 +224,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--refine", type=int, nargs="?", const=20, default=0, metavar="STEPS",
                    help="encoder-side refinement: STEPS gradient steps (default 20) on this image's latent toward "
                    "smaller files and better pixels from the same model; about 0.5 s per step for a 768x512 image "
-                   "on two cores; the file decodes as any other; 0: off, the default)")
+                   "on two cores; the file decodes as any other (0, the default: off)")
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser("decompress", help="decompress a .shvq image file to PNG",
