@@ -9,7 +9,6 @@ transforms.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ def main() -> None:
     import torch
     from PIL import Image
 
+    from shvq.eval.metrics import psnr as image_psnr
     from shvq.image import zoo
 
     files = sorted(p for p in args.images.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})[: args.count]
@@ -35,12 +35,12 @@ def main() -> None:
         psnr: dict[str, list[float]] = {"hard": [], "soft": []}
         for x in images:
             h, w = x.shape[2:]
+            reference = np.round(x[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
             with torch.no_grad():
                 y = model.encode_latent(x)
                 for kind, latent in (("hard", model.quantizer(y, hard=True).quantized), ("soft", y)):
-                    x_hat = torch.round(model.decode_latent(latent, h, w).clamp(0, 1) * 255)
-                    mse = float((x_hat - x * 255).pow(2).mean())
-                    psnr[kind].append(10 * math.log10(255**2 / mse))
+                    x_hat = model.decode_latent(latent, h, w)[0].permute(1, 2, 0).numpy() * 255.0
+                    psnr[kind].append(image_psnr(reference, x_hat))  # rounded and clipped to 8 bits
         print(f"{e.name:8s} {np.mean(psnr['hard']):10.2f} {np.mean(psnr['soft']):17.2f}", flush=True)
 
 

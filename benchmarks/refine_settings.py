@@ -38,17 +38,14 @@ def _crops(folder: Path, count: int, size: int) -> list[np.ndarray]:
     return out
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * math.log10(255.0**2 / max(mse, 1e-12))
-
-
 def _point(encode, decode, images: list[np.ndarray]) -> tuple[float, float]:
+    from shvq.eval.metrics import psnr as image_psnr
+
     bpp, psnr = [], []
     for img in images:
         data = encode(img)
         bpp.append(len(data) * 8 / (img.shape[0] * img.shape[1]))
-        psnr.append(_psnr(decode(data), img))
+        psnr.append(image_psnr(img, decode(data)))
     return float(np.mean(bpp)), float(np.mean(psnr))
 
 

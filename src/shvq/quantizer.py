@@ -331,6 +331,12 @@ def _sq_dists(z: Tensor, c: Tensor) -> Tensor:
     return (z.pow(2).sum(1, keepdim=True) - 2.0 * (z @ c.t()) + c.pow(2).sum(1).unsqueeze(0)).clamp_min(0.0)
 
 
+def soft_probabilities(z: Tensor, c: Tensor, sigma: Tensor | float) -> Tensor:
+    """Soft assignment ``φ̃ = softmax(−σ ‖z − c_j‖²)`` of each row of ``z`` (``m×d``) to the
+    centers ``c`` (``L×d``) -> ``m×L`` (rows sum to 1; differentiable, stores ``m×L`` tensors)."""
+    return torch.softmax(-sigma * _sq_dists(z, c), dim=1)
+
+
 def soft_assign_dense(z: Tensor, c: Tensor, sigma: Tensor, groups: int) -> tuple[Tensor, Tensor]:
     """Reference soft assignment with plain autograd (stores several ``m×L`` tensors).
 
@@ -344,7 +350,7 @@ def soft_assign_dense(z: Tensor, c: Tensor, sigma: Tensor, groups: int) -> tuple
         ``Q̃ = softmax(−σ D) C`` (``m×d``) and the per-group soft histogram (``G×L``, the mean
         of the soft assignments of each group's rows; uniform when there are no rows).
     """
-    probs = torch.softmax(-sigma * _sq_dists(z, c), dim=1)
+    probs = soft_probabilities(z, c, sigma)
     q_soft = probs @ c
     L = c.shape[0]
     m_g = z.shape[0] // groups if groups else 0

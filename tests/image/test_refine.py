@@ -131,7 +131,7 @@ def test_same_bytes_every_time_and_for_any_caller_thread_count() -> None:
     sym, h, w = refine_symbols(model, img, enc.settings)
     eng = model.engine()
     rows, cols = -(-h // 16), -(-w // 16)
-    np.testing.assert_array_equal(model.engine().decompress(a), eng.synthesise(eng.latent_from_symbols(sym, rows, cols), h, w))
+    np.testing.assert_array_equal(eng.decompress(a), eng.synthesise(eng.latent_from_symbols(sym, rows, cols), h, w))
 
 
 def test_bad_settings_are_clear_errors() -> None:

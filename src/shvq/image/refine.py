@@ -54,7 +54,7 @@ from shvq.image import tiling
 from shvq.image.fileformat import STRIDE
 from shvq.image.model import image_to_pixels, reproducible_cpu
 from shvq.coding.tables import table_bits
-from shvq.quantizer import nearest_center
+from shvq.quantizer import nearest_center, soft_probabilities
 
 if TYPE_CHECKING:
     from shvq.image.engine import CodecEngine
@@ -241,8 +241,7 @@ def _refine_tile(
     for step in range(settings.steps + 1):
         z, g = q.to_vectors(var)  # (G·th·tw)×d, group-major
         idx = nearest_center(z.detach(), centers)
-        dist = (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(dim=2)  # m×L
-        phi = torch.softmax(-sigma * dist, dim=1)
+        phi = soft_probabilities(z, centers, sigma)  # m×L
         q_soft = phi @ centers
         bits = torch.from_numpy(
             np.ascontiguousarray(code_lengths(idx.reshape(g, th, tw).cpu().numpy()), dtype=np.float32)
