@@ -35,6 +35,7 @@ import math
 import os
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -404,11 +405,12 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
                    mininterval=0.5 if interactive else 30.0)
     t0 = time.time()
     acc: dict[str, float] = {}
+    batches = _Batches(crops, w, cfg.steps)
     for step in range(start, cfg.steps):
         lr = learning_rate(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
-        x = w.shard(crops.batch(step)).to(dev)  # N/W×3×crop×crop: this process's part of the batch
+        x = batches.get(step)  # N/W×3×crop×crop: this process's part of the batch
         with amp.autocast():  # the transforms only: quantizer and entropy model stay float32
             res = net(x)
         d = distortion(cfg.distortion, res.x_hat, x)  # float32: x_hat is float32 under autocast too
@@ -465,7 +467,28 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
     return stem
 
 
-@torch.no_grad()
+class _Batches:
+    """This process's share of training batch ``step`` on the training device, as floats in
+    ``[0, 1]``. On an accelerator the next batch is cut on a CPU thread while the device computes
+    the current one, and travels as uint8 (the same floats as :meth:`RandomCrops.batch`)."""
+
+    def __init__(self, crops: RandomCrops, w: Workers, steps: int) -> None:
+        self.crops, self.w, self.steps = crops, w, steps
+        self.pool = None if w.device.type == "cpu" else ThreadPoolExecutor(1)
+        self.next: tuple[int, Future[Tensor]] | None = None
+
+    def _cut(self, step: int) -> Tensor:
+        return self.w.shard(self.crops.batch_uint8(step))
+
+    def get(self, step: int) -> Tensor:
+        if self.pool is None:
+            return self._cut(step).float().div(255.0)
+        x = self.next[1].result() if self.next is not None and self.next[0] == step else self._cut(step)
+        if step + 1 < self.steps:
+            self.next = (step + 1, self.pool.submit(self._cut, step + 1))
+        return x.to(self.w.device, non_blocking=True).float().div_(255.0)
+
+
 @torch.no_grad()
 def freeze_on_batches(model: ImageCodec, crops: RandomCrops, first: int, batches: int) -> None:
     """Freeze ``model``'s tables from the hard symbol counts of crop batches ``first …
