@@ -5,19 +5,22 @@ The 64-channel models of ``scripts/train_zoo.py`` were trained on two CPU cores 
 batch 8) and top out at 36.0–38.5 dB even with an unquantized latent
 (``benchmarks/latent_ceiling.py``). This script spends one short GPU lease on wider transforms:
 
-0. widen the default model's transforms (``mse-5``: 64 → 96 hidden channels, ``shvq.image.widen``;
-   the new channels start silent) and time a few steps (``calibrate``);
+0. widen session 5's default model's transforms (``mse-5``, now ``weights/retired/mse-5-gen3``:
+   64 → 96 hidden channels, ``shvq.image.widen``; the new channels start silent) and time a few
+   steps (``calibrate``);
 1. train that base at mse-5's β on 256-pixel crops, batch 16, for a share of the budget;
 2. fine-tune it to the other rate points, one after the other (the two top points with the
    finer, 63-center codebook of ``train_zoo.finer_codebook``);
 3. pack each model (its final frozen model) with its logs into ``PACK/<name>.tar``.
 
 Steps are sized from the measured step time so that everything ends inside ``--budget`` seconds
-(each fine-tune gets an equal share of the time left when it starts); the seeds are fixed, so the
-same device and budget repeat the run (the step counts it chose are in ``driver.log``). The context models are fitted
-afterwards, on the CPU, by ``scripts/train_zoo.py`` stages (``contexts_only``).
+(each fine-tune gets an equal share of the time left when it starts; the counts go to
+``driver.log``). ``--repeat`` skips the timing and uses the counts of the shipped run
+(:data:`RECORDED_STEPS`); with the fixed seeds that repeats it, up to the device's arithmetic.
+The context models are fitted afterwards, on the CPU, by ``scripts/train_zoo.py`` stages
+(``contexts_only``).
 
-    PYTHONPATH=src python scripts/train_gpu.py --data DIR --out runs/gpu --pack $OUT --budget 470
+    PYTHONPATH=src python scripts/train_gpu.py --data DIR --out runs/gpu --pack $OUT --budget 490 [--repeat]
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 CHANNELS = 96
 CROP, BATCH = 256, 16
-SOURCE = ROOT / "src" / "shvq" / "image" / "weights" / "mse-5"
+SOURCE = ROOT / "src" / "shvq" / "image" / "weights" / "retired" / "mse-5-gen3"
+SOURCE_HASH = "873289360db28909"
+"""Session 5's default model, the one the shipped run widened."""
 BASE = {"name": "w96-q5", "beta": 110.0, "lr": 3e-4, "seed": 61, "decay_start": 0.5}
 FINE_TUNES = [  # in the order they run; the top of the range first (where the 64-channel models fall short)
     {"name": "w96-q7f", "beta": 0.25, "lr": 3e-4, "seed": 67, "finer_codebook": True},
@@ -44,6 +49,9 @@ FINE_TUNES = [  # in the order they run; the top of the range first (where the 6
     {"name": "w96-q2", "beta": 1500.0, "lr": 5e-4, "seed": 63},
     {"name": "w96-q1", "beta": 4000.0, "lr": 5e-4, "seed": 62},
 ]
+RECORDED_STEPS = {"w96-q5": 13455, "w96-q7f": 1851, "w96-q6f": 1828, "w96-q4": 1683, "w96-q3": 1730,
+                  "w96-q2": 1767, "w96-q1": 2027}
+"""The step counts the shipped run chose on one H100 (its driver.log, results/zoo/gpu-session6/)."""
 STAGE_OVERHEAD_S = 6.0
 """Seconds a training stage spends outside its steps (loading images, freezing, saving), assumed."""
 
@@ -111,6 +119,7 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=470.0, help="seconds, from start to packed models")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--base-share", type=float, default=0.45, help="share of the training time for phase 1")
+    ap.add_argument("--repeat", action="store_true", help="use the shipped run's step counts instead of timing")
     ap.add_argument("--crop", type=int, default=256, help="training crop side (default %(default)s)")
     ap.add_argument("--batch", type=int, default=16, help="crops per step (default %(default)s)")
     args = ap.parse_args()
@@ -135,13 +144,17 @@ def main() -> int:
 
     note(f"torch {torch.__version__}, device {args.device}"
          + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""))
-    src, _ = load_model(SOURCE)
+    src, meta = load_model(SOURCE)
+    if meta["content_hash"] != SOURCE_HASH:
+        raise SystemExit(f"{SOURCE} is not the model the shipped run started from ({SOURCE_HASH})")
     init = out / "inits" / "widened"
     save_model(widen(src, CHANNELS, seed=BASE["seed"]), init, {"widened_from": "mse-5"})
     step_s = calibrate(out, args.data, str(init), args.device)
     train_end = t0 + args.budget - 20.0  # packing and a margin
     k = len(FINE_TUNES)
     base_steps = max(10, int(args.base_share * (train_end - time.time() - (k + 1) * STAGE_OVERHEAD_S) / step_s))
+    if args.repeat:
+        base_steps = RECORDED_STEPS[BASE["name"]]
     note(f"calibrated {step_s * 1000:.1f} ms/step (crop {CROP}, batch {BATCH}, {CHANNELS} ch) after "
          f"{time.time() - t0:.0f} s; base {base_steps} steps, then {k} fine-tunes sized to the time left")
     base_run = out / BASE["name"]
@@ -159,6 +172,8 @@ def main() -> int:
     for i, st in enumerate(FINE_TUNES):
         left = len(FINE_TUNES) - i
         steps = max(10, int((train_end - time.time() - left * STAGE_OVERHEAD_S) / (left * step_s)))
+        if args.repeat:
+            steps = RECORDED_STEPS[st["name"]]
         init = str(out / "inits" / st["name"]) if st.get("finer_codebook") else str(base_run)
         note(f"{st['name']}: β {st['beta']:g}, {steps} steps from {Path(init).name}")
         try:

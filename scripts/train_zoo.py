@@ -37,6 +37,16 @@ DATA = ROOT.parent / "shared" / "data" / "images"
 # is fine-tuned from a base trained longer still (mse-q3-long2), with a context model each, and ships.
 # Session 5 added a finer codebook at the top (mse-q7-fine -> mse-7, mse-q6-fine -> mse-6); the
 # session-4 mse-6 lives in weights/retired/ as mse-6-gen3.
+sys.path.insert(0, str(ROOT / "scripts"))
+from train_gpu import BASE as GPU_BASE  # noqa: E402
+from train_gpu import BATCH as GPU_BATCH  # noqa: E402
+from train_gpu import CROP as GPU_CROP  # noqa: E402
+from train_gpu import FINE_TUNES as GPU_FINE_TUNES  # noqa: E402
+from train_gpu import RECORDED_STEPS as GPU_STEPS  # noqa: E402
+
+GPU_DEVICE = "NVIDIA H100 80GB HBM3 (torch 2.11.0+cu130)"
+"""Where train_gpu.py trained the shipped wide generation (recorded in each model's JSON)."""
+
 CONTEXT_MODEL = {"contexts": 16, "value_contexts": 5, "beta": None, "steps": 0, "lr": 0.0, "seed": 0}
 """What a "contexts_only" stage adds: a context model of 16 activity × 5 value buckets (no training)."""
 
@@ -114,23 +124,39 @@ STAGES = [
     # then each shipped model gets its context model (shvq.coding.context: 16 activity x 5 predicted-value
     # buckets) fitted from the training images; these "contexts_only" stages train nothing:
     #   --only mse-q1-v3b-ctx mse-q2c-v3-ctx mse-q2b-v3-ctx mse-q2-v3-ctx mse-q3-long2-ctx mse-q6-v3-ctx
-    {"name": "mse-q1-v3b-ctx", "install_as": "mse-1", "quality": 1, "init_from": "mse-q1-v3b", "contexts_only": True, **CONTEXT_MODEL},
-    {"name": "mse-q2c-v3-ctx", "install_as": "mse-2", "quality": 2, "init_from": "mse-q2c-v3", "contexts_only": True, **CONTEXT_MODEL},
-    {"name": "mse-q2b-v3-ctx", "install_as": "mse-3", "quality": 2, "init_from": "mse-q2b-v3", "contexts_only": True, **CONTEXT_MODEL},
-    {"name": "mse-q2-v3-ctx", "install_as": "mse-4", "quality": 2, "init_from": "mse-q2-v3", "contexts_only": True, **CONTEXT_MODEL},
-    {"name": "mse-q3-long2-ctx", "install_as": "mse-5", "quality": 3, "init_from": "mse-q3-long2", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q1-v3b-ctx", "ship": False, "install_as": "mse-1", "quality": 1, "init_from": "mse-q1-v3b", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q2c-v3-ctx", "ship": False, "install_as": "mse-2", "quality": 2, "init_from": "mse-q2c-v3", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q2b-v3-ctx", "ship": False, "install_as": "mse-3", "quality": 2, "init_from": "mse-q2b-v3", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q2-v3-ctx", "ship": False, "install_as": "mse-4", "quality": 2, "init_from": "mse-q2-v3", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q3-long2-ctx", "ship": False, "install_as": "mse-5", "quality": 3, "init_from": "mse-q3-long2", "contexts_only": True, **CONTEXT_MODEL},
     # shipped as mse-6 in session 4; retired in session 5 (weights/retired/mse-6-gen3) for mse-q6-fine-ctx
     {"name": "mse-q6-v3-ctx", "ship": False, "install_as": "mse-6", "quality": 5, "init_from": "mse-q6-v3", "contexts_only": True, **CONTEXT_MODEL},
     # session 5: the finer-codebook top point (--only mse-q7-fine mse-q7-fine-ctx)
-    {"name": "mse-q7-fine-ctx", "install_as": "mse-7", "quality": 6, "init_from": "mse-q7-fine", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q7-fine-ctx", "ship": False, "install_as": "mse-7", "quality": 6, "init_from": "mse-q7-fine", "contexts_only": True, **CONTEXT_MODEL},
     # val with contexts: 0.681 bpp / 37.49 dB, shipped as mse-6 (over mse-6-gen3's 0.617 / 36.62)
-    {"name": "mse-q6-fine-ctx", "install_as": "mse-6", "quality": 5, "init_from": "mse-q6-fine", "contexts_only": True, **CONTEXT_MODEL},
+    {"name": "mse-q6-fine-ctx", "ship": False, "install_as": "mse-6", "quality": 5, "init_from": "mse-q6-fine", "contexts_only": True, **CONTEXT_MODEL},
     # 0.764 / 37.58: under the line from mse-6 to mse-7, not shipped
     {"name": "mse-q6b-fine-ctx", "ship": False, "quality": 5, "init_from": "mse-q6b-fine", "contexts_only": True, **CONTEXT_MODEL},
     # 0.476 / 36.47 against mse-5's 0.460 / 36.25, and 0.321 / 35.15 between mse-3 and mse-4: about on the
     # curve (+0.1 dB), not worth replacing the default model and its speed figures this session; not shipped
     {"name": "mse-q5-fine-ctx", "ship": False, "quality": 4, "init_from": "mse-q5-fine", "contexts_only": True, **CONTEXT_MODEL},
     {"name": "mse-q4-fine-ctx", "ship": False, "quality": 3, "init_from": "mse-q4-fine", "contexts_only": True, **CONTEXT_MODEL},
+    # Session 6: the wide generation (96 hidden channels), trained on one H100 by scripts/train_gpu.py in
+    # one 465-second run (crop 256, batch 16; results/zoo/gpu-session6/driver.log): the default model's
+    # transforms widened (shvq.image.widen), trained on at β 110, then fine-tuned to the other rates.
+    # These stages only record that run (its step counts were sized to the lease at run time);
+    # train_zoo.py does not train them: copy the packed runs into runs/zoo/ first. Their
+    # "-ctx" stages fit the context models here, on the CPU.
+    *[{**st, "ship": False, "quality": 0, "init_from": "mse-5-gen3 widened to 96 channels" if st is GPU_BASE else
+       ("w96-q5 (finer codebook)" if st.get("finer_codebook") else "w96-q5"), "trained_on_gpu": True,
+       "crop": GPU_CROP, "batch": GPU_BATCH, "steps": GPU_STEPS[st["name"]], "decay_start": st.get("decay_start", 0.3)}
+      for st in (GPU_BASE, *GPU_FINE_TUNES)],
+    # ... and their context models, fitted here; the wide generation ships as mse-1..mse-7 (the 64-channel
+    # models retired as mse-N-gen3 / gen4). Both CPU cores, one process each:
+    #   --only w96-q5-ctx w96-q7f-ctx w96-q6f-ctx w96-q4-ctx   and   --only w96-q1-ctx w96-q2-ctx w96-q3-ctx
+    *[{"name": f"{src}-ctx", "install_as": f"mse-{q}", "quality": q, "init_from": src, "contexts_only": True,
+       **CONTEXT_MODEL}
+      for q, src in enumerate(["w96-q1", "w96-q2", "w96-q3", "w96-q4", "w96-q5", "w96-q6f", "w96-q7f"], start=1)],
 ]
 
 MODEL = {"channels": 64, "latent_channels": 96, "num_centers": 32, "vector_dim": 1,
@@ -169,8 +195,10 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
         "quality": stage["quality"],
         "trained_by": "scripts/train_zoo.py",
         "training": {"beta": trained["beta"], "steps": trained["steps"], "init_from": trained["init_from"],
-                     "lr": trained["lr"], "seed": trained["seed"], "crop": CROP, "batch": BATCH,
-                     "threads": threads, "cpu": platform.processor() or platform.machine(),
+                     "lr": trained["lr"], "seed": trained["seed"], "crop": trained.get("crop", CROP),
+                     "batch": trained.get("batch", BATCH), "threads": threads,
+                     "cpu": platform.processor() or platform.machine(),
+                     **({"device": GPU_DEVICE, "trained_by": "scripts/train_gpu.py"} if trained.get("trained_on_gpu") else {}),
                      "wall_seconds_this_stage": seconds,
                      "train_seconds_from_log": _train_seconds(run / "log.jsonl"),
                      "contexts": stage.get("contexts", 0), "value_contexts": stage.get("value_contexts", 1)},
@@ -182,7 +210,10 @@ def install(name: str, run: Path, stage: dict, seconds: float | None, threads: i
     shutil.copyfile(run / "final" / "model.safetensors", WEIGHTS / f"{name}.safetensors")
     (WEIGHTS / f"{name}.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     shutil.copyfile(run / "log.jsonl", WEIGHTS / f"{name}.log.jsonl")
-    shutil.copyfile(run / "val.csv", WEIGHTS / f"{name}.val.csv")
+    if (run / "val.csv").exists():
+        shutil.copyfile(run / "val.csv", WEIGHTS / f"{name}.val.csv")
+    else:  # trained without periodic validation: no stale file from the model it replaces
+        (WEIGHTS / f"{name}.val.csv").unlink(missing_ok=True)
     print(f"installed {name}: {meta.get('val')}", flush=True)
 
 
@@ -228,13 +259,16 @@ def add_contexts(src: Path, run: Path, contexts: int, value_contexts: int, data:
     seconds = round(time.perf_counter() - t, 1)
     val_images = load_folder(val)[:val_limit] if val_limit else load_folder(val)
     v = evaluate(model, val_images)
+    # runs trained without validation (train_gpu.py) get their i.i.d. figures here
+    iid = meta.get("val") or evaluate(base.eval(), val_images)
     keep = {k: meta[k] for k in ("beta", "steps", "seed", "distortion") if k in meta}
-    save_model(model, run / "final" / "model", {**keep, "val": v, "val_without_contexts": meta.get("val"),
+    save_model(model, run / "final" / "model", {**keep, "val": v, "val_without_contexts": iid,
                                                 "contexts_fit_seconds": seconds})
     records = (src / "log.jsonl").read_text()
     rec = {"kind": "contexts", "contexts": contexts, "value_contexts": value_contexts, "seconds": seconds, **{f"val_{k}": x for k, x in v.items()}}
     (run / "log.jsonl").write_text(records + json.dumps(rec) + "\n")
-    shutil.copyfile(src / "val.csv", run / "val.csv")
+    if (src / "val.csv").exists():  # runs trained without validation (train_gpu.py) have none
+        shutil.copyfile(src / "val.csv", run / "val.csv")
     print(f"{run.name}: contexts fitted in {seconds} s; val {v}", flush=True)
 
 
@@ -265,6 +299,9 @@ def main() -> int:
         steps = max(1, int(stage["steps"] * args.scale))
         if (run / "final" / "model.json").exists():
             print(f"{name}: already trained", flush=True)
+        elif stage.get("trained_on_gpu"):
+            print(f"{name}: trained by scripts/train_gpu.py; copy its packed run into {out} first", flush=True)
+            continue
         elif stage.get("contexts_only"):
             t = time.time()
             add_contexts(out / stage["init_from"], run, stage["contexts"], stage["value_contexts"], args.data, args.val,

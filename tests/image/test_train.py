@@ -127,3 +127,18 @@ def test_cli_train_image(image_folder, tmp_path: Path, capsys) -> None:
     assert main([*args, "--mode", "anneal", "--sigma", "exp:1:100:2", "--out", str(tmp_path / "b")]) == 0
     code = main(["train", "image", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "c"), "--beta", "1", "--steps", "1"])
     assert code == 2 and "not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_training_batches_are_the_crops_in_any_order(image_folder, prefetch: bool) -> None:
+    """The loop's batches (cut ahead on a thread when prefetching, as on a GPU) are exactly
+    RandomCrops.batch, also when a step is skipped or repeated (resume)."""
+    from shvq.distributed import Workers
+    from shvq.image.train import _Batches
+
+    crops = RandomCrops(load_folder(image_folder("train")), 32, 3, seed=4)
+    batches = _Batches(crops, Workers(device=torch.device("cpu")), steps=6, prefetch=prefetch)
+    for step in (0, 1, 2, 4, 4, 5):
+        x = batches.get(step)
+        assert x.dtype == torch.float32
+        assert torch.equal(x, crops.batch(step))

@@ -10,6 +10,7 @@ import pytest
 from shvq.errors import FormatError, ModelMismatchError
 from shvq.image import zoo
 from shvq.image.checkpoint import load_model, save_model
+from shvq.image.zoo import UnknownModelError
 
 from .conftest import make_tiny, smooth_image
 
@@ -85,6 +86,19 @@ def test_retired_models_still_decode_their_files(tmp_path: Path, capsys: pytest.
     with pytest.raises(ModelMismatchError, match="not a shipped model"):
         zoo.entry(content_hash=make_tiny(7).content_hash(), weights_dir=tmp_path)
     capsys.readouterr()
+
+
+def test_retired_models_are_found_by_exact_name_only(tmp_path: Path) -> None:
+    old, new = make_tiny(5), make_tiny(6)
+    save_model(old, tmp_path / "retired" / "tiny-gen1", {"name": "tiny-gen1", "quality": 1, "val": {"bpp": 0.05}})
+    save_model(new, tmp_path / "tiny", {"name": "tiny", "quality": 1, "val": {"bpp": 0.1}})
+    assert zoo.entry("tiny-gen1", weights_dir=tmp_path).content_hash == old.content_hash().hex()
+    assert zoo.entry(quality=1, weights_dir=tmp_path).content_hash == new.content_hash().hex()
+    assert zoo.entry(weights_dir=tmp_path).content_hash == new.content_hash().hex()
+    with pytest.raises(UnknownModelError, match="tiny-gen2"):
+        zoo.entry("tiny-gen2", weights_dir=tmp_path)
+    with pytest.raises(UnknownModelError):
+        zoo.entry(quality=2, weights_dir=tmp_path)
 
 
 def test_weights_dir_from_the_environment(tmp_path, monkeypatch) -> None:

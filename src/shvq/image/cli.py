@@ -214,7 +214,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("input", help="image file")
     p.add_argument("-o", "--output", required=True, help="the .shvq file to write")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--model", help="shipped model name (see: shvq models)")
+    which.add_argument("--model", help="shipped model name (see: shvq models), or a retired one's exact name "
+                                       "(e.g. mse-5-gen3, the faster 64-channel default of earlier versions)")
     which.add_argument("--quality", type=int, help="N-th shipped model, 1 = lowest rate")
     which.add_argument("--max-bpp", type=float, help="best shipped model whose real file fits this many bits per pixel")
     p.add_argument("--force", action="store_true", help="overwrite the output")

@@ -472,9 +472,11 @@ class _Batches:
     ``[0, 1]``. On an accelerator the next batch is cut on a CPU thread while the device computes
     the current one, and travels as uint8 (the same floats as :meth:`RandomCrops.batch`)."""
 
-    def __init__(self, crops: RandomCrops, w: Workers, steps: int) -> None:
+    def __init__(self, crops: RandomCrops, w: Workers, steps: int, prefetch: bool | None = None) -> None:
         self.crops, self.w, self.steps = crops, w, steps
-        self.pool = None if w.device.type == "cpu" else ThreadPoolExecutor(1)
+        if prefetch is None:
+            prefetch = w.device.type != "cpu"
+        self.pool = ThreadPoolExecutor(1) if prefetch else None
         self.next: tuple[int, Future[Tensor]] | None = None
 
     def _cut(self, step: int) -> Tensor:
@@ -486,6 +488,8 @@ class _Batches:
         x = self.next[1].result() if self.next is not None and self.next[0] == step else self._cut(step)
         if step + 1 < self.steps:
             self.next = (step + 1, self.pool.submit(self._cut, step + 1))
+        else:
+            self.pool.shutdown(wait=False)
         return x.to(self.w.device, non_blocking=True).float().div_(255.0)
 
 

@@ -132,7 +132,9 @@ def entry(
     weights_dir: str | os.PathLike[str] | None = None,
 ) -> ZooEntry:
     """Find one shipped model by name, quality index (1 = lowest rate) or content hash;
-    with none of these, the default model. Raises :class:`UnknownModelError`."""
+    with none of these, the default model. A retired model (an earlier generation, kept so that
+    its files decode) is found by its content hash or its exact name (e.g. ``"mse-5-gen3"``),
+    never by quality or as the default. Raises :class:`UnknownModelError`."""
     models = available(weights_dir)
     if not models:
         raise UnknownModelError(f"no shipped image models in {_dir(weights_dir)} (train them with scripts/train_zoo.py)")
@@ -159,6 +161,9 @@ def entry(
                 return m
         return models[len(models) // 2]
     for m in models:
+        if m.name == name:
+            return m
+    for m in available(_dir(weights_dir) / RETIRED):  # an earlier generation, asked for by name
         if m.name == name:
             return m
     raise UnknownModelError(f"no shipped image model named {name!r} (available: {names})")
