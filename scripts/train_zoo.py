@@ -121,8 +121,9 @@ STAGES = [
     {"name": "mse-q1-v3b", "ship": False, "quality": 1, "beta": 4000.0, "steps": 3000, "init_from": "mse-q1-v3", "lr": 2e-4, "seed": 49},
     {"name": "mse-q2b-v3", "ship": False, "quality": 2, "beta": 600.0, "steps": 2000, "init_from": "mse-q1-v3", "lr": 5e-4, "seed": 46},
     {"name": "mse-q2c-v3", "ship": False, "quality": 2, "beta": 1500.0, "steps": 2000, "init_from": "mse-q1-v3", "lr": 5e-4, "seed": 50},
-    # then each shipped model gets its context model (shvq.coding.context: 16 activity x 5 predicted-value
-    # buckets) fitted from the training images; these "contexts_only" stages train nothing:
+    # then each generation-3 model got its context model (shvq.coding.context: 16 activity x 5 predicted-value
+    # buckets) fitted from the training images (these "contexts_only" stages train nothing); shipped until
+    # session 6, now retired (weights/retired/mse-N-gen3, mse-6/7-gen4), hence "ship": False:
     #   --only mse-q1-v3b-ctx mse-q2c-v3-ctx mse-q2b-v3-ctx mse-q2-v3-ctx mse-q3-long2-ctx mse-q6-v3-ctx
     {"name": "mse-q1-v3b-ctx", "ship": False, "install_as": "mse-1", "quality": 1, "init_from": "mse-q1-v3b", "contexts_only": True, **CONTEXT_MODEL},
     {"name": "mse-q2c-v3-ctx", "ship": False, "install_as": "mse-2", "quality": 2, "init_from": "mse-q2c-v3", "contexts_only": True, **CONTEXT_MODEL},
@@ -142,11 +143,11 @@ STAGES = [
     {"name": "mse-q5-fine-ctx", "ship": False, "quality": 4, "init_from": "mse-q5-fine", "contexts_only": True, **CONTEXT_MODEL},
     {"name": "mse-q4-fine-ctx", "ship": False, "quality": 3, "init_from": "mse-q4-fine", "contexts_only": True, **CONTEXT_MODEL},
     # Session 6: the wide generation (96 hidden channels), trained on one H100 by scripts/train_gpu.py in
-    # one 465-second run (crop 256, batch 16; results/zoo/gpu-session6/driver.log): the default model's
-    # transforms widened (shvq.image.widen), trained on at β 110, then fine-tuned to the other rates.
-    # These stages only record that run (its step counts were sized to the lease at run time);
-    # train_zoo.py does not train them: copy the packed runs into runs/zoo/ first. Their
-    # "-ctx" stages fit the context models here, on the CPU.
+    # one 465-second run (crop 256, batch 16; results/zoo/gpu-session6/driver.log): session 5's default
+    # model (mse-5-gen3) widened (shvq.image.widen), trained on at β 110, then fine-tuned to the other
+    # rates. These stages only record that run (its step counts, sized to the lease at run time, are
+    # train_gpu.RECORDED_STEPS; `train_gpu.py --repeat` reruns them); train_zoo.py does not train them:
+    # unpack the run's tars into runs/zoo/ first. Their "-ctx" stages fit the context models here, on the CPU.
     *[{**st, "ship": False, "quality": 0, "init_from": "mse-5-gen3 widened to 96 channels" if st is GPU_BASE else
        ("w96-q5 (finer codebook)" if st.get("finer_codebook") else "w96-q5"), "trained_on_gpu": True,
        "crop": GPU_CROP, "batch": GPU_BATCH, "steps": GPU_STEPS[st["name"]], "decay_start": st.get("decay_start", 0.3)}
