@@ -12,8 +12,8 @@ from the same start, with everything equal but the code lengths in the rate term
 Both use straight-through quantization with the model's soft assignment for the gradients, fixed
 centers and fixed tables (those of the starting model), the same crops, seeds and learning rate.
 Afterwards each gets fresh marginal tables (hard counts on unseen crops) and a refitted context
-model, then is measured on val from real files; ``D + β·bpp`` (real bytes) is the objective both
-optimised, so the lower one wins.
+model, then is measured on val from real files; ``D + β·bpp`` (``D`` the MSE of the mean PSNR,
+``bpp`` of real files) is the objective both optimised, so the lower one wins.
 
     python benchmarks/context_rate_training.py --arm iid --steps 600 --out runs/ctx-rate/iid
     python benchmarks/context_rate_training.py --arm context --steps 600 --out runs/ctx-rate/context
@@ -42,9 +42,8 @@ def run_arm(args: argparse.Namespace) -> None:
     from shvq.image import zoo
     from shvq.image.checkpoint import save_model
     from shvq.image.data import RandomCrops, load_folder
-    from shvq.image.refine import CodeLengths
+    from shvq.image.refine import CodeLengths, straight_through
     from shvq.image.train import _load_init, evaluate, freeze_on_batches
-    from shvq.quantizer import nearest_center, soft_probabilities
 
     torch.manual_seed(args.seed)
     e = zoo.entry(args.model)
@@ -70,13 +69,10 @@ def run_arm(args: argparse.Namespace) -> None:
         y = model.encode_latent(x)  # N×G×h'×w'
         g, hh, ww = y.shape[1:]
         z = y.permute(1, 0, 2, 3).reshape(-1, 1)  # group-major vectors
-        idx = nearest_center(z.detach(), centers)
-        phi = soft_probabilities(z, centers, sigma)  # m×L
+        idx, phi, q_ste = straight_through(z, centers, sigma)  # m, m×L, m×1
         sym = idx.reshape(g, n, hh, ww).permute(1, 0, 2, 3).numpy()
         bits = np.stack([lengths(sym[i]).reshape(g, hh, ww, -1) for i in range(n)], axis=1)  # G×N×h'×w'×L
         bits_t = torch.from_numpy(np.ascontiguousarray(bits, dtype=np.float32)).reshape(-1, centers.shape[0])
-        q_soft = phi @ centers
-        q_ste = q_soft + (centers[idx] - q_soft).detach()
         y_hat = q_ste.reshape(g, n, hh, ww).permute(1, 0, 2, 3)
         x_hat = model.decode_latent(y_hat, h, w)
         d = F.mse_loss(x_hat, x) * 255.0**2

@@ -74,8 +74,7 @@ def train_stage(run: Path, data: str, beta: float, steps: int, lr: float, seed: 
 
 
 def calibrate(out: Path, data: str, init: str, device: str, steps: int = 80, every: int = 20) -> float:
-    """Seconds per training step on ``device``, from the log's times after the first ``every`` steps
-    (warm-up)."""
+    """Seconds per training step on ``device`` (:func:`measured_step_seconds` of a short run)."""
     from shvq.image.config import ImageCodecConfig
     from shvq.image.train import TrainConfig, train
 
@@ -84,9 +83,7 @@ def calibrate(out: Path, data: str, init: str, device: str, steps: int = 80, eve
                       batch=BATCH, lr=1e-5, val_every=10**9, ckpt_every=10**9, log_every=every, freeze_batches=1,
                       init_from=init, model=ImageCodecConfig())
     train(cfg, progress=False, device=device)
-    t = [json.loads(line)["elapsed_s"] for line in (run / "log.jsonl").read_text().splitlines()
-         if json.loads(line).get("kind") == "train"]
-    return max((t[-1] - t[0]) / (every * (len(t) - 1)), 1e-3)
+    return max(measured_step_seconds(run) or 0.0, 1e-3)
 
 
 def measured_step_seconds(run: Path) -> float | None:
@@ -148,15 +145,18 @@ def main() -> int:
     if meta["content_hash"] != SOURCE_HASH:
         raise SystemExit(f"{SOURCE} is not the model the shipped run started from ({SOURCE_HASH})")
     init = out / "inits" / "widened"
-    save_model(widen(src, CHANNELS, seed=BASE["seed"]), init, {"widened_from": "mse-5"})
-    step_s = calibrate(out, args.data, str(init), args.device)
+    save_model(widen(src, CHANNELS, seed=BASE["seed"]), init, {"widened_from": "mse-5-gen3"})
     train_end = t0 + args.budget - 20.0  # packing and a margin
     k = len(FINE_TUNES)
-    base_steps = max(10, int(args.base_share * (train_end - time.time() - (k + 1) * STAGE_OVERHEAD_S) / step_s))
     if args.repeat:
+        step_s = 0.0
         base_steps = RECORDED_STEPS[BASE["name"]]
-    note(f"calibrated {step_s * 1000:.1f} ms/step (crop {CROP}, batch {BATCH}, {CHANNELS} ch) after "
-         f"{time.time() - t0:.0f} s; base {base_steps} steps, then {k} fine-tunes sized to the time left")
+        note(f"repeating the shipped run's step counts; base {base_steps} steps")
+    else:
+        step_s = calibrate(out, args.data, str(init), args.device)
+        base_steps = max(10, int(args.base_share * (train_end - time.time() - (k + 1) * STAGE_OVERHEAD_S) / step_s))
+        note(f"calibrated {step_s * 1000:.1f} ms/step (crop {CROP}, batch {BATCH}, {CHANNELS} ch) after "
+             f"{time.time() - t0:.0f} s; base {base_steps} steps, then {k} fine-tunes sized to the time left")
     base_run = out / BASE["name"]
     train_stage(base_run, args.data, BASE["beta"], base_steps, BASE["lr"], BASE["seed"], BASE["decay_start"],
                 str(init), args.device)
@@ -171,9 +171,10 @@ def main() -> int:
     note(f"base: {step_s * 1000:.1f} ms/step measured over its run")
     for i, st in enumerate(FINE_TUNES):
         left = len(FINE_TUNES) - i
-        steps = max(10, int((train_end - time.time() - left * STAGE_OVERHEAD_S) / (left * step_s)))
         if args.repeat:
             steps = RECORDED_STEPS[st["name"]]
+        else:
+            steps = max(10, int((train_end - time.time() - left * STAGE_OVERHEAD_S) / (left * step_s)))
         init = str(out / "inits" / st["name"]) if st.get("finer_codebook") else str(base_run)
         note(f"{st['name']}: β {st['beta']:g}, {steps} steps from {Path(init).name}")
         try:

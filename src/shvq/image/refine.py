@@ -180,6 +180,17 @@ def refine_symbols(
     return s.reshape(s.shape[0], -1).cpu().numpy().astype(np.int64), h, w
 
 
+def straight_through(z: Tensor, centers: Tensor, sigma: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Straight-through quantization of ``m×d`` vectors ``z`` to ``L×d`` ``centers``: the nearest
+    centers' indices ``(m,)``, the soft assignment ``m×L`` (:func:`soft_probabilities`, what the
+    rate's gradient flows through) and ``m×d`` values that are the hard centers forward and the
+    soft ones backward."""
+    idx = nearest_center(z.detach(), centers)
+    phi = soft_probabilities(z, centers, sigma)
+    q_soft = phi @ centers
+    return idx, phi, q_soft + (centers[idx] - q_soft).detach()
+
+
 class CodeLengths:
     """Bits of every symbol value at every position, under the model a file is coded with.
 
@@ -240,15 +251,13 @@ def _refine_tile(
     lam = settings.rate_weight
     for step in range(settings.steps + 1):
         z, g = q.to_vectors(var)  # (G·th·tw)×d, group-major
-        idx = nearest_center(z.detach(), centers)
-        phi = soft_probabilities(z, centers, sigma)  # m×L
-        q_soft = phi @ centers
+        idx, phi, q_ste = straight_through(z, centers, sigma)
         bits = torch.from_numpy(
             np.ascontiguousarray(code_lengths(idx.reshape(g, th, tw).cpu().numpy()), dtype=np.float32)
         ).to(var.device).reshape(-1, centers.shape[0])  # m×L
         hard_bits = float(bits.gather(1, idx.unsqueeze(1)).sum())
         latent = region.clone()
-        latent[:, :, ir, ic] = q.from_vectors(q_soft + (centers[idx] - q_soft).detach(), var.shape)
+        latent[:, :, ir, ic] = q.from_vectors(q_ste, var.shape)
         x_hat = (model.synthesis(latent) + 0.5)[:, :, top:bottom, left:right]
         d = F.mse_loss(x_hat.clamp(0.0, 1.0), want) * (255.0**2)
         hard_loss = float(d.detach()) + lam * hard_bits / pixels
@@ -312,4 +321,5 @@ __all__ = [
     "TileResult",
     "default_rate_weight",
     "refine_symbols",
+    "straight_through",
 ]

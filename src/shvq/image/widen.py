@@ -15,6 +15,7 @@ at once, their incoming ones as soon as the outgoing ones are non-zero).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import torch
@@ -90,7 +91,7 @@ def widen(model: ImageCodec, channels: int, *, latent_channels: int | None = Non
         raise ValueError("widen: a wider latent needs a scalar codebook (d = 1) with a histogram per channel")
     torch.manual_seed(seed)
     wide = ImageCodec(replace(c, channels=channels, latent_channels=m, contexts=0, value_contexts=1))
-    src = model.cpu() if next(model.parameters()).device.type != "cpu" else model
+    src = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()  # caller's stays put
     for old_seq, new_seq in ((src.analysis, wide.analysis), (src.synthesis, wide.synthesis)):
         for old, new in zip(old_seq, new_seq, strict=True):
             if isinstance(old, GDN):
