@@ -10,10 +10,12 @@ commands run, in the order they run them (``shvq.image.cli``, which uses the num
 
 * compress: model load (zoo lookup, safetensors read, layer preparation, hash check), PNG read,
   analysis transform (``CodecEngine.latent``), quantize (``symbols_from_latent``), entropy coding
-  (``CodecEngine.entropy_encode``: the context model's or the marginal tables'), container (``Container.to_bytes``), file write;
+  (``CodecEngine.entropy_encode``: the context model's or the marginal tables'), the post-filter
+  (the synthesis the decoder will run, then ``postfilter.fit``), container (``Container.to_bytes``),
+  file write;
 * decompress: file read + container parse, model load (by the file's hash), entropy decoding,
   dequantize (center look-up), synthesis transform + to uint8 (``synthesise``, tile by tile),
-  PNG write (encode + file write);
+  post-filter (``postfilter.apply``), PNG write (encode + file write);
 
 and the in-process totals with a loaded engine, ``engine.compress(rgb)`` and
 ``engine.decompress(data)``, beside Pillow's JPEG (quality 75) and WebP (quality 80) encode and
@@ -70,9 +72,9 @@ from PIL import Image  # noqa: E402
 from shvq.coding.container import Container, PayloadKind, Section, read_container  # noqa: E402
 from shvq.device import device_name, resolve_device  # noqa: E402
 from shvq.fileio import write_atomic  # noqa: E402
-from shvq.image import zoo  # noqa: E402
+from shvq.image import postfilter, zoo  # noqa: E402
 from shvq.image.convert import encode_png, load_image  # noqa: E402
-from shvq.image.fileformat import STRIDE, padded_size  # noqa: E402
+from shvq.image.fileformat import SECTION_POSTFILTER, STRIDE, padded_size  # noqa: E402
 from shvq.image.model import image_to_tensor, reproducible_cpu  # noqa: E402
 
 VAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "val"
@@ -149,9 +151,17 @@ def main() -> None:
         y = stage(enc, "analysis transform", lambda: eng.latent(img))
         s = stage(enc, "quantize", lambda: eng.symbols_from_latent(y))
         tag, payload = stage(enc, "entropy coding", lambda: eng.entropy_encode(s, h, w))
+        ph, pw = padded_size(h, w)
+        lh, lw = ph // STRIDE, pw // STRIDE
+        decoded = stage(enc, "post-filter: the decoder's synthesis",
+                        lambda: eng.synthesise(eng.latent_from_symbols(s, lh, lw), h, w))
+        pf = stage(enc, "post-filter: fit", lambda: postfilter.fit(
+            decoded, img, lam=postfilter.trade_off(decoded, img, 8.0 * len(payload)),
+            row_step=postfilter.DEFAULT_ROW_STEP))
 
         def container() -> bytes:
-            c = Container(kind=PayloadKind.IMAGE, shape=(h, w), sections=(Section(tag, payload),),
+            extra = () if pf.is_identity else (Section(SECTION_POSTFILTER, pf.to_bytes()),)
+            c = Container(kind=PayloadKind.IMAGE, shape=(h, w), sections=(Section(tag, payload), *extra),
                           model_hash=eng.content_hash, precision=eng.config.precision)
             return c.to_bytes()
 
@@ -161,12 +171,13 @@ def main() -> None:
         # ---- decompress, stage by stage (what shvq.image.cli._cmd_decompress runs)
         cont = stage(dec, "file read + parse", lambda: read_container(shvq_path))
         eng2 = stage(dec, "model load", lambda: zoo.load_engine_entry(zoo.entry(content_hash=cont.model_hash)))
-        ph, pw = padded_size(h, w)
-        lh, lw = ph // STRIDE, pw // STRIDE
         s2 = stage(dec, "entropy decoding",
                    lambda: eng2.entropy_decode(cont.sections[0].tag, cont.sections[0].data, lh, lw))
         y_hat = stage(dec, "dequantize", lambda: eng2.latent_from_symbols(s2, lh, lw))
         out = stage(dec, "synthesis transform + to uint8", lambda: eng2.synthesise(y_hat, h, w))
+        if len(cont.sections) > 1:
+            pf2 = postfilter.PostFilter.from_bytes(cont.sections[1].data)
+            out = stage(dec, "post-filter", lambda: postfilter.apply(out, pf2))
         stage(dec, "PNG write", lambda: write_atomic(png_path, encode_png(out), overwrite=True))
 
         # ---- the baseline: the codec's transforms before the engine (PyTorch float32, native convolutions)
@@ -186,8 +197,12 @@ def main() -> None:
         if gpu_codec is not None:
             data_gpu = stage(tot, gpu_row, lambda: gpu_codec.compress(rgb))
             if rep == 0:
-                assert np.array_equal(engine.decompress(data_gpu), gpu_codec.reconstruct(rgb)), \
-                    "a GPU-made file must decode on the CPU to the GPU model's reconstruct"
+                gpu_pf = Container.from_bytes(data_gpu).sections[1:]
+                want = gpu_codec.reconstruct(rgb)
+                if gpu_pf:
+                    want = postfilter.apply(want, postfilter.PostFilter.from_bytes(gpu_pf[0].data))
+                assert np.array_equal(engine.decompress(data_gpu), want), \
+                    "a GPU-made file must decode on the CPU to the GPU model's reconstruct (post-filtered)"
                 sizes["shvq_gpu"] = len(data_gpu)
                 sizes["gpu_bytes_equal_cpu"] = int(data_gpu == data_full)
 
@@ -256,7 +271,8 @@ def main() -> None:
         print(f"CLI cold start (fresh process, wall time, median of {args.cli_runs}):")
         for k, v in cli.items():
             print(f"  {k:<34} {statistics.median(v) * 1e3:8.1f} ms")
-    print("targets: encode <= 500 ms and decode <= 500 ms in-process, CLI cold start <= 1500 ms")
+    print("targets: encode <= 1000 ms (issue 3; <= 500 ms, issue 7, holds only without the post-filter: the encode "
+          "total minus its two post-filter stages) and decode <= 500 ms in-process, CLI cold start <= 1500 ms")
     shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:

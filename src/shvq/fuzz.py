@@ -93,13 +93,17 @@ def make_test_image_file(height: int = 32, width: int = 48, model: str | None = 
 
 
 def default_corpus() -> list[Seed]:
-    """The seeds the benchmark and the tests use: a 32×48 image file (smallest shipped model),
-    the golden symbols file, and the smallest network file in ``results/nets`` (each only if present)."""
+    """The seeds the benchmark and the tests use: a 32×48 image file (smallest shipped model), the
+    golden image file with a post-filter section, the golden symbols file, and the smallest network
+    file in ``results/nets`` (each only if present)."""
     seeds: list[Seed] = []
     from shvq.image import zoo
 
     if zoo.available():
         seeds.append(Seed("image-32x48", "image", make_test_image_file()))
+    filtered = ROOT / "tests" / "golden" / "image-96x128-mse-5-postfilter.shvq"
+    if filtered.is_file():
+        seeds.append(Seed("image-postfilter", "image", filtered.read_bytes()))
     golden = ROOT / "tests" / "golden" / "symbols-v1.shvq"
     if golden.is_file():
         seeds.append(Seed("symbols-v1", "symbols", golden.read_bytes()))

@@ -14,6 +14,27 @@ from shvq.image.model import ImageCodec, ImageCodecConfig
 TINY = ImageCodecConfig(channels=8, latent_channels=8, num_centers=8, vector_dim=1, init_range=(-0.35, 0.35), kernel=3)
 
 
+@pytest.fixture(autouse=True)
+def _post_filters_always_pay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny test models code an image in a few dozen bytes, so at the encoder's real price
+    per bit no post-filter would ever be sent; here every filter that lowers the error is, so the
+    tests of files, tiling, refinement and the CLI run through the post-filter too."""
+    from shvq.image import postfilter
+
+    monkeypatch.setattr(postfilter, "LAMBDA_PER_AVERAGE", 0.0)
+
+
+def expected_pixels(reconstruction: np.ndarray, data: bytes) -> np.ndarray:
+    """What a file must decode to: the model's reconstruction (uint8 ``H×W×3``), post-filtered
+    with the file's filter where it has one."""
+    from shvq.coding.container import Container
+    from shvq.image import postfilter
+    from shvq.image.fileformat import SECTION_POSTFILTER
+
+    found = [s.data for s in Container.from_bytes(data).sections if s.tag == SECTION_POSTFILTER]
+    return postfilter.apply(reconstruction, postfilter.PostFilter.from_bytes(found[0])) if found else reconstruction
+
+
 def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A deterministic uint8 H×W×3 test picture: gradients, a disc and mild noise."""
     rng = np.random.default_rng(seed)

@@ -50,6 +50,36 @@ def test_compress_decompress_round_trip(tmp_path: Path, png: Path, models_dir: P
     assert model.compress(np.asarray(Image.open(png))) == out.read_bytes()
 
 
+def test_no_postfilter_file_decodes_to_the_model_reconstruction(tmp_path: Path, models_dir: Path, capsys) -> None:
+    from dataclasses import replace
+
+    from shvq.coding.container import Container, Section
+    from shvq.image.fileformat import SECTION_POSTFILTER
+
+    png = tmp_path / "big.png"
+    img = smooth_image(64, 96, seed=3)
+    Image.fromarray(img).save(png)
+    files = {}
+    for flag in ([], ["--no-postfilter"]):
+        out = tmp_path / f"{len(flag)}.shvq"
+        code, _, err = run(["compress", str(png), "-o", str(out), "--models-dir", str(models_dir), "--quality", "1",
+                               *flag], capsys)
+        assert code == 0, err
+        files[bool(flag)] = out.read_bytes()
+    tags = {k: [sec.tag for sec in Container.from_bytes(v).sections] for k, v in files.items()}
+    assert tags[True] == tags[False][:1] and tags[False][1:] == [SECTION_POSTFILTER]
+    model = make_tiny(0)
+    np.testing.assert_array_equal(model.decompress(files[True]), model.reconstruct(img))
+    assert not np.array_equal(model.decompress(files[False]), model.reconstruct(img))
+    # a damaged filter section is a one-line error, not a traceback
+    c = Container.from_bytes(files[False])
+    bad = tmp_path / "bad.shvq"
+    bad.write_bytes(replace(c, sections=(c.sections[0], Section(SECTION_POSTFILTER, b"\x05\xff"))).to_bytes())
+    code, _, err = run(["decompress", str(bad), "-o", str(tmp_path / "bad.png"), "--models-dir", str(models_dir)], capsys)
+    assert code == 2 and err.startswith("shvq: error:") and "post-filter" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.png").exists()
+
+
 def test_refuses_overwrite_without_force(tmp_path: Path, png: Path, models_dir: Path, capsys) -> None:
     out = tmp_path / "a.shvq"
     out.write_bytes(b"keep me")
@@ -154,6 +184,7 @@ def test_compress_and_decompress_do_not_import_torch(tmp_path: Path, png: Path, 
 
     code = (
         "import sys; from shvq.cli import main\n"
+        "import shvq.image.postfilter as pf; pf.LAMBDA_PER_AVERAGE = 0.0\n"  # as in this process (conftest)
         f"assert main(['compress', {str(png)!r}, '-o', {str(tmp_path / 'a.shvq')!r}, '--models-dir', {str(models_dir)!r}]) == 0\n"
         f"assert main(['decompress', {str(tmp_path / 'a.shvq')!r}, '-o', {str(tmp_path / 'a.png')!r}, '--models-dir', {str(models_dir)!r}]) == 0\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"

@@ -13,7 +13,7 @@ from shvq.errors import FormatError, ModelMismatchError, NotFrozenError
 from shvq.image.convert import ImageConversionWarning
 from shvq.image.model import STRIDE, ImageCodec, ImageCodecConfig, image_to_tensor, padded_size, to_uint8
 
-from .conftest import TINY, make_tiny, smooth_image
+from .conftest import TINY, expected_pixels, make_tiny, smooth_image
 
 
 def eval_reconstruction(model: ImageCodec, img: np.ndarray) -> np.ndarray:
@@ -25,23 +25,26 @@ def eval_reconstruction(model: ImageCodec, img: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("shape", [(64, 96), (40, 50)])
 def test_decompress_equals_eval_forward(tiny: ImageCodec, shape: tuple[int, int]) -> None:
     img = smooth_image(*shape, seed=3)
-    data = tiny.compress(img)
+    data = tiny.compress(img, postfilter=False)
     out = tiny.decompress(data)
     assert out.dtype == np.uint8 and out.shape == (*shape, 3)
     np.testing.assert_array_equal(out, eval_reconstruction(tiny, img))
+    filtered = tiny.compress(img)  # the default: plus the image's post-filter, applied after decoding
+    assert len(Container.from_bytes(filtered).sections) == 2
+    np.testing.assert_array_equal(tiny.decompress(filtered), expected_pixels(out, filtered))
 
 
 def test_vector_quantized_model_round_trip() -> None:
     cfg = ImageCodecConfig(channels=8, latent_channels=8, num_centers=16, vector_dim=2, init_range=(-0.3, 0.3), kernel=3)
     model = make_tiny(1, cfg)
     img = smooth_image(48, 80, seed=5)
-    out = model.decompress(model.compress(img))
+    out = model.decompress(model.compress(img, postfilter=False))
     np.testing.assert_array_equal(out, eval_reconstruction(model, img))
 
 
 def test_real_bits_match_frozen_estimate(tiny: ImageCodec) -> None:
     img = smooth_image(512, 512, seed=7)
-    data = tiny.compress(img)
+    data = tiny.compress(img, postfilter=False)
     payload = len(Container.from_bytes(data).section(1))
     header = len(data) - payload
     est_bytes = tiny.estimated_bits(img) / 8
@@ -60,7 +63,7 @@ def test_odd_sizes_round_trip(tiny: ImageCodec, shape: tuple[int, int]) -> None:
     assert c.kind == PayloadKind.IMAGE and c.shape == shape
     out = tiny.decompress(data)
     assert out.shape == (*shape, 3)
-    np.testing.assert_array_equal(out, eval_reconstruction(tiny, img))
+    np.testing.assert_array_equal(out, expected_pixels(eval_reconstruction(tiny, img), data))
     ph, pw = padded_size(*shape)
     assert ph % STRIDE == 0 and pw % STRIDE == 0 and ph - shape[0] < STRIDE
 
@@ -127,10 +130,13 @@ def test_bad_images_are_clear_errors(tiny: ImageCodec) -> None:
 
 def test_float_tensor_input(tiny: ImageCodec) -> None:
     x = torch.from_numpy(smooth_image(32, 48)).permute(2, 0, 1).float() / 255
-    out = tiny.decompress(tiny.compress(x))
+    out = tiny.decompress(tiny.compress(x, postfilter=False))
     with torch.no_grad():
         ref = to_uint8(tiny.eval()(x[None]).x_hat)
     np.testing.assert_array_equal(out, ref)
+    data = tiny.compress(x)  # the post-filter is fitted against the input rounded to 8 bits
+    np.testing.assert_array_equal(tiny.decompress(data), expected_pixels(ref, data))
+    assert data == tiny.compress(to_uint8(x))
 
 
 def test_forward_shapes_and_rate_terms() -> None:

@@ -16,7 +16,7 @@ import torch
 from .conftest import GOLDEN, ROOT, child_env, needs_weights
 
 sys.path.insert(0, str(GOLDEN))
-from make_reliability_golden import golden_image, network_input  # noqa: E402
+from make_reliability_golden import golden_image, network_input, postfilter_image  # noqa: E402
 
 EXPECTED = json.loads((GOLDEN / "reliability.json").read_text())
 
@@ -34,10 +34,10 @@ def _with_threads(n: int, fn):  # type: ignore[no-untyped-def]
         torch.set_num_threads(old)
 
 
-def _golden_codec():  # type: ignore[no-untyped-def]
+def _golden_codec(key: str = "image"):  # type: ignore[no-untyped-def]
     from shvq.image import zoo
 
-    exp = EXPECTED["image"]
+    exp = EXPECTED[key]
     try:
         e = zoo.entry(content_hash=exp["model_hash"])
     except zoo.ShvqError:
@@ -60,6 +60,27 @@ def test_image_golden_file() -> None:
         assert data == committed, f"encoder output changed with {threads} thread(s)"
         decoded = _with_threads(threads, lambda: codec.decompress(committed))
         assert _sha(np.ascontiguousarray(decoded).tobytes()) == exp["decoded_rgb_sha256"], f"{threads} thread(s)"
+
+
+@needs_weights
+def test_image_golden_file_with_a_post_filter() -> None:
+    """The post-filter section: its bytes, and the pixels it decodes to, are pinned as well."""
+    from shvq.coding.container import Container
+    from shvq.image.fileformat import SECTION_POSTFILTER
+
+    exp = EXPECTED["image_postfilter"]
+    rgb = postfilter_image()
+    assert _sha(rgb.tobytes()) == exp["input_rgb_sha256"]
+    codec = _golden_codec("image_postfilter")
+    committed = (GOLDEN / exp["shvq"]).read_bytes()
+    assert _sha(committed) == exp["shvq_sha256"]
+    assert [s.tag for s in Container.from_bytes(committed).sections][-1] == SECTION_POSTFILTER
+    for threads in (1, 2):
+        assert _with_threads(threads, lambda: codec.compress(rgb)) == committed, f"{threads} thread(s)"
+        decoded = _with_threads(threads, lambda: codec.decompress(committed))
+        assert _sha(np.ascontiguousarray(decoded).tobytes()) == exp["decoded_rgb_sha256"], f"{threads} thread(s)"
+    assert _sha(np.ascontiguousarray(codec.reconstruct(rgb)).tobytes()) == exp["unfiltered_rgb_sha256"]
+    assert exp["decoded_rgb_sha256"] != exp["unfiltered_rgb_sha256"]
 
 
 ENGINE_CHILD = r'''

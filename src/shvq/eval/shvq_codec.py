@@ -54,7 +54,9 @@ class ShvqCodec(Codec):
         return np.asarray(self._model(index).decompress(data))
 
     def _library_version(self) -> str:
-        return ",".join(e.content_hash for e in self._entries)
+        from shvq.image.postfilter import SETTINGS
+
+        return ",".join(e.content_hash for e in self._entries) + f"|{SETTINGS}"
 
 
 class RefinedShvqCodec(ShvqCodec):

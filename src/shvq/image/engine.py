@@ -52,12 +52,13 @@ from shvq.coding.container import Container, PayloadKind, Section
 from shvq.coding.tables import coded_bits
 from shvq.errors import FormatError, NotFrozenError
 from shvq.hashing import model_hash
-from shvq.image import tiling
+from shvq.image import postfilter, tiling
 from shvq.image.config import GDN_BETA_MIN, ImageCodecConfig
 from shvq.image.convert import note, rgb_from_array, rgb_from_pil
 from shvq.image.fileformat import (
     MAX_PIXELS_PER_BYTE,
     SECTION_CONTEXT_SYMBOLS,
+    SECTION_POSTFILTER,
     SECTION_SYMBOLS,
     STRIDE,
     padded_size,
@@ -422,14 +423,35 @@ class CodecEngine:
         px = pixels_from_image(image)
         return self.symbols_from_latent(self.latent(px)), px.shape[0], px.shape[1]
 
-    def encode_symbols(self, symbols: np.ndarray, height: int, width: int) -> bytes:
+    def fit_postfilter(self, symbols: np.ndarray, original: np.ndarray, symbol_bits: float) -> postfilter.PostFilter | None:
+        """The encoder's half of the post-filter: decode the symbols ``(G, h·w)`` as the decoder
+        will, fit a :class:`~shvq.image.postfilter.PostFilter` that brings them closer to
+        ``original`` (uint8 ``H×W×3``), pricing bits with :func:`~shvq.image.postfilter.trade_off`
+        given the symbols' coded size ``symbol_bits``; None where no filter pays for its bytes."""
+        h, w = original.shape[:2]
+        decoded = self.synthesise(self.latent_from_symbols(symbols, -(-h // STRIDE), -(-w // STRIDE)), h, w)
+        f = postfilter.fit(decoded, original, lam=postfilter.trade_off(decoded, original, symbol_bits),
+                           row_step=postfilter.DEFAULT_ROW_STEP)
+        return None if f.is_identity else f
+
+    def encode_symbols(self, symbols: np.ndarray, height: int, width: int, *,
+                       original: np.ndarray | None = None) -> bytes:
         """Symbols ``(G, h·w)`` of a ``height×width`` image -> ``.shvq`` bytes, coded with the
-        context model when the model has a fitted one, else with the marginal tables."""
+        context model when the model has a fitted one, else with the marginal tables. With
+        ``original`` (the image's uint8 ``H×W×3`` pixels) the file also carries the image's
+        post-filter (:meth:`fit_postfilter`), where one pays for itself."""
         tag, payload = self.entropy_encode(symbols, height, width)
+        sections = [Section(tag, payload)]
+        if original is not None:
+            if original.shape[:2] != (height, width):
+                raise ValueError(f"original pixels {original.shape} are not {height}×{width}")
+            f = self.fit_postfilter(symbols, original, 8.0 * len(payload))
+            if f is not None:
+                sections.append(Section(SECTION_POSTFILTER, f.to_bytes()))
         container = Container(
             kind=PayloadKind.IMAGE,
             shape=(height, width),
-            sections=(Section(tag, payload),),
+            sections=tuple(sections),
             model_hash=self.content_hash,
             precision=self.config.precision,
         )
@@ -467,11 +489,14 @@ class CodecEngine:
             return self.context.bits(np.asarray(symbols).reshape(self.config.num_groups, ph // STRIDE, pw // STRIDE))
         return coded_bits(symbols, self.tables, self.config.precision)
 
-    def compress(self, image: Any) -> bytes:
-        """One 8-bit image (uint8 ``H×W[×C]`` array or PIL image) -> ``.shvq`` bytes. Raises :class:`NotFrozenError` for an unfrozen model."""
+    def compress(self, image: Any, *, postfilter: bool = True) -> bytes:
+        """One 8-bit image (uint8 ``H×W[×C]`` array or PIL image) -> ``.shvq`` bytes, with the
+        image's post-filter unless ``postfilter`` is False. Raises :class:`NotFrozenError` for an
+        unfrozen model."""
         self._check_frozen()
-        s, h, w = self.symbols(image)
-        return self.encode_symbols(s, h, w)
+        px = pixels_from_image(image)
+        s = self.symbols_from_latent(self.latent(px))
+        return self.encode_symbols(s, px.shape[0], px.shape[1], original=px if postfilter else None)
 
     def estimated_bits(self, image: Any) -> float:
         """Ideal code length in bits of the image's symbols (no header) under the model its file
@@ -479,26 +504,34 @@ class CodecEngine:
         self._check_frozen()
         return self.symbol_bits(*self.symbols(image))
 
-    def read(self, data: bytes | Container) -> tuple[np.ndarray, int, int]:
+    def read(self, data: bytes | Container) -> tuple[np.ndarray, int, int, postfilter.PostFilter | None]:
         """Check a ``.shvq`` file against this model and decode its symbols: (float64 quantized
-        latent ``h×w×M``, H, W). Raises :class:`~shvq.errors.ModelMismatchError` for a file of
-        another model and :class:`FormatError` for a malformed one."""
+        latent ``h×w×M``, H, W, the file's post-filter or None). Raises
+        :class:`~shvq.errors.ModelMismatchError` for a file of another model and
+        :class:`FormatError` for a malformed one."""
         self._check_frozen()
         tags = (SECTION_SYMBOLS,) if self.context is None else (SECTION_SYMBOLS, SECTION_CONTEXT_SYMBOLS)
-        tag, payload, h, w = read_image_file(data, self.content_hash, self.config.precision, tags, self.max_pixels_per_byte)
+        tag, payload, h, w, extra = read_image_file(data, self.content_hash, self.config.precision, tags,
+                                                    self.max_pixels_per_byte)
+        f = None if extra is None else postfilter.PostFilter.from_bytes(extra)
         ph, pw = padded_size(h, w)
         rows, cols = ph // STRIDE, pw // STRIDE
         s = self.entropy_decode(tag, payload, rows, cols)
-        return self.latent_from_symbols(s, rows, cols), h, w
+        return self.latent_from_symbols(s, rows, cols), h, w, f
 
     def decompress(self, data: bytes | Container) -> np.ndarray:
-        """``.shvq`` bytes -> uint8 ``H×W×3``."""
-        latent, h, w = self.read(data)
-        return self.synthesise(latent, h, w)
+        """``.shvq`` bytes -> uint8 ``H×W×3`` (post-filtered where the file has a filter)."""
+        latent, h, w, f = self.read(data)
+        out = self.synthesise(latent, h, w)
+        return out if f is None else postfilter.apply(out, f)
 
     def decompress_float(self, data: bytes | Container) -> np.ndarray:
-        """``.shvq`` bytes -> float64 ``H×W×3`` reconstruction (``[0, 1]`` scale, unclamped)."""
-        latent, h, w = self.read(data)
+        """``.shvq`` bytes -> float64 ``H×W×3`` reconstruction (``[0, 1]`` scale): the synthesis
+        output, unclamped; for a file with a post-filter, the filtered 8-bit pixels / 255 (the
+        filter works on 8-bit pixels). Either way ``to_uint8`` of it is :meth:`decompress`."""
+        latent, h, w, f = self.read(data)
+        if f is not None:
+            return postfilter.apply(self.synthesise(latent, h, w), f).astype(np.float64) / 255.0
         return self.synthesise(latent, h, w, as_float=True)
 
     def reconstruct(self, image: Any) -> np.ndarray:

@@ -9,6 +9,9 @@ symbols, ``G`` groups of ``⌈H/16⌉·⌈W/16⌉`` symbols:
 * :data:`SECTION_CONTEXT_SYMBOLS`: coded with the model's context model
   (:mod:`shvq.coding.context`); only models that have one write or read it.
 
+An optional second section, :data:`SECTION_POSTFILTER`, holds the image's adaptive post-filter
+(:mod:`shvq.image.postfilter`), which the decoder applies to the decoded pixels.
+
 No PyTorch.
 """
 
@@ -26,6 +29,9 @@ SECTION_SYMBOLS = 1
 
 SECTION_CONTEXT_SYMBOLS = 2
 """Container section tag of latent symbols coded with the model's context model."""
+
+SECTION_POSTFILTER = 3
+"""Container section tag of the optional per-image post-filter (after the symbol section)."""
 
 DECODE_FREE_PIXELS = 1 << 18
 MAX_PIXELS_PER_BYTE = 4096
@@ -58,19 +64,20 @@ def open_image_file(data: bytes | Container, model_hash: bytes, precision: int) 
     """Parse a ``.shvq`` image file whose symbols are coded with marginal tables
     (:data:`SECTION_SYMBOLS`) and check it; see :func:`read_image_file`. Returns (coded symbol
     section, H, W)."""
-    _, payload, h, w = read_image_file(data, model_hash, precision, (SECTION_SYMBOLS,))
+    _, payload, h, w, _ = read_image_file(data, model_hash, precision, (SECTION_SYMBOLS,), postfilter=False)
     return payload, h, w
 
 
 def read_image_file(
     data: bytes | Container, model_hash: bytes, precision: int, tags: tuple[int, ...],
-    max_pixels_per_byte: float = MAX_PIXELS_PER_BYTE,
-) -> tuple[int, bytes, int, int]:
+    max_pixels_per_byte: float = MAX_PIXELS_PER_BYTE, *, postfilter: bool = True,
+) -> tuple[int, bytes, int, int, bytes | None]:
     """Parse a ``.shvq`` image file and check it, before decoding anything, against the model
     that should read it (content hash, table precision, a symbol section it can decode: one of
     ``tags``) and the size limits (:data:`MAX_PIXELS`; ``max_pixels_per_byte``, by default
-    :data:`MAX_PIXELS_PER_BYTE`, see :func:`pixels_per_byte_limit`). Returns
-    (section tag, coded symbol section, H, W).
+    :data:`MAX_PIXELS_PER_BYTE`, see :func:`pixels_per_byte_limit`), and, where ``postfilter``,
+    accepts a :data:`SECTION_POSTFILTER` after the symbols. Returns (section tag, coded symbol
+    section, H, W, post-filter section or None).
 
     Raises :class:`FormatError` for a malformed or implausible file and
     :class:`ModelMismatchError` for a file made by another model.
@@ -87,8 +94,12 @@ def read_image_file(
     h, w = c.shape
     if h < 1 or w < 1 or h * w > MAX_PIXELS:
         raise FormatError(f"bad image size {h}×{w} (limit {MAX_PIXELS} pixels)")
-    if len(c.sections) != 1:
-        raise FormatError(f"an image file holds exactly one section, found {len(c.sections)}")
+    extra = None
+    if len(c.sections) == 2 and postfilter and c.sections[1].tag == SECTION_POSTFILTER:
+        extra = c.sections[1].data
+    elif len(c.sections) != 1:
+        raise FormatError(f"an image file holds a symbol section{' and an optional post-filter' if postfilter else ''}, "
+                          f"found {len(c.sections)} sections (tags {[s.tag for s in c.sections]})")
     tag = c.sections[0].tag
     if tag not in tags:
         if tag == SECTION_CONTEXT_SYMBOLS:
@@ -100,8 +111,8 @@ def read_image_file(
             f"image size {h}×{w} is implausible for {len(payload)} bytes of coded symbols "
             f"(at most {max_pixels_per_byte:.0f} pixels per byte beyond {DECODE_FREE_PIXELS} pixels)"
         )
-    return tag, payload, h, w
+    return tag, payload, h, w, extra
 
 
-__all__ = ["DECODE_FREE_PIXELS", "MAX_PIXELS_PER_BYTE", "SECTION_CONTEXT_SYMBOLS", "SECTION_SYMBOLS", "STRIDE",
+__all__ = ["DECODE_FREE_PIXELS", "MAX_PIXELS_PER_BYTE", "SECTION_CONTEXT_SYMBOLS", "SECTION_POSTFILTER", "SECTION_SYMBOLS", "STRIDE",
            "open_image_file", "padded_size", "pixels_per_byte_limit", "read_image_file"]

@@ -162,6 +162,13 @@ def image_to_pixels(image: Any) -> Tensor:
     return t if arr.dtype == np.uint8 else t.float()
 
 
+def image_to_uint8(image: Any) -> np.ndarray:
+    """A user image -> uint8 ``H×W×3`` numpy pixels (a float tensor input is rounded with
+    :func:`to_uint8`): what the post-filter of its file is fitted against."""
+    t = image_to_pixels(image)
+    return to_uint8(t) if t.is_floating_point() else t[0].permute(1, 2, 0).contiguous().numpy()
+
+
 def image_to_tensor(image: Any) -> Tensor:
     """A user image -> float ``1×3×H×W`` in ``[0, 1]`` (CPU).
 
@@ -383,8 +390,9 @@ class ImageCodec(nn.Module):
         if not self.is_frozen:
             raise NotFrozenError("the image codec's entropy model is not frozen: call model.freeze() first")
 
-    def compress(self, image: Any) -> bytes:
-        """Encode one image (see :func:`image_to_tensor` for accepted inputs) into ``.shvq`` bytes.
+    def compress(self, image: Any, *, postfilter: bool = True) -> bytes:
+        """Encode one image (see :func:`image_to_tensor` for accepted inputs) into ``.shvq`` bytes,
+        with the image's post-filter (:mod:`shvq.image.postfilter`) unless ``postfilter`` is False.
 
         Runs the analysis transform on the model's device (the engine on the CPU; float64
         PyTorch on a GPU). Raises :class:`NotFrozenError` unless the entropy model was frozen
@@ -392,13 +400,15 @@ class ImageCodec(nn.Module):
         """
         self._check_frozen()
         eng = self.engine()
+        px = image_to_uint8(image)
         s, h, w = self.symbols(image, eng)
-        return eng.encode_symbols(s, h, w)
+        return eng.encode_symbols(s, h, w, original=px if postfilter else None)
 
     @torch.no_grad()
     def decompress_tensor(self, data: bytes | Container) -> Tensor:
-        """``.shvq`` bytes -> float64 ``1×3×H×W`` CPU reconstruction (unclamped). For big images
-        prefer :meth:`decompress`, which never holds the float image."""
+        """``.shvq`` bytes -> float64 ``1×3×H×W`` CPU reconstruction (unclamped; for a file with a
+        post-filter, the filtered 8-bit pixels / 255). For big images prefer :meth:`decompress`,
+        which never holds the float image."""
         self._check_frozen()
         x = self.engine().decompress_float(data)
         return torch.from_numpy(x).permute(2, 0, 1).unsqueeze(0)
@@ -417,8 +427,8 @@ class ImageCodec(nn.Module):
     @torch.no_grad()
     def reconstruct(self, image: Any) -> np.ndarray:
         """Eval-mode reconstruction of one image as uint8 ``H×W×3``: what decoding its file gives
-        (and what eval-mode :meth:`forward` gives after :func:`to_uint8`), computed without
-        entropy coding. The analysis runs on the model's device, the synthesis in the engine."""
+        before any post-filter (and what eval-mode :meth:`forward` gives after
+        :func:`to_uint8`), computed without entropy coding. The analysis runs on the model's device, the synthesis in the engine."""
         eng = self.engine()
         s, h, w = self.symbols(image, eng)
         latent = eng.latent_from_symbols(s, -(-h // STRIDE), -(-w // STRIDE))
