@@ -60,7 +60,14 @@ MAX_BIAS = 1 << 24
 MAX_BRIGHTNESS = 3 * 255
 """Largest brightness ``R + G + B`` (the thresholds' range)."""
 STRIP = 64
-"""Rows filtered (and fitted) at a time."""
+"""Most rows filtered (and fitted) at a time; wide images take fewer (:func:`_strip_rows`). The
+strips never change a result: filtering is per pixel and the fit's statistics are exact sums."""
+STRIP_PIXELS = 1 << 16
+"""About how many pixels a strip holds at most (its float64 inputs: ``TAPS × 8`` bytes each)."""
+
+
+def _strip_rows(width: int) -> int:
+    return max(1, min(STRIP, STRIP_PIXELS // max(width, 1)))
 LAMBDA = 100.0
 """Default rate-distortion trade-off of :func:`fit`: squared-error units (8-bit, summed over the
 three channels) one bit of filter must save to be sent."""
@@ -226,8 +233,9 @@ def apply(decoded: np.ndarray, f: PostFilter) -> np.ndarray:
     h, w = px.shape[:2]
     out = np.empty_like(px)
     full = f.full_weights().astype(np.float64)
-    for a in range(0, h, STRIP):
-        b = min(a + STRIP, h)
+    rows = _strip_rows(w)
+    for a in range(0, h, rows):
+        b = min(a + rows, h)
         win = _windows(px, a, b)
         cls = np.searchsorted(f.thresholds, _brightness(px, a, b), side="right").ravel()
         for c in range(3):
@@ -264,8 +272,10 @@ def _round_weights(sol: np.ndarray, gram: np.ndarray, rhs: np.ndarray) -> np.nda
 def trade_off(decoded: np.ndarray, original: np.ndarray, symbol_bits: float) -> float:
     """The ``lam`` for :func:`fit` of one image: :data:`LAMBDA_PER_AVERAGE` × the squared error
     of ``decoded`` against ``original`` (uint8 ``H×W×3``) per bit of its coded symbols."""
-    err = decoded.astype(np.int64) - original.astype(np.int64)
-    sse = float(np.einsum("ijk,ijk->", err, err))
+    sse = 0
+    for a in range(0, decoded.shape[0], STRIP):  # in strips: no full-size temporaries for big images
+        err = decoded[a : a + STRIP].astype(np.int32) - original[a : a + STRIP]
+        sse += int(np.einsum("ijk,ijk->", err, err, dtype=np.int64))
     return LAMBDA_PER_AVERAGE * sse / max(symbol_bits, 1.0)
 
 
@@ -307,17 +317,18 @@ def fit(decoded: np.ndarray, original: np.ndarray, *, classes: int | None = None
     choices = CLASS_CHOICES if classes is None else (classes,)
     fine = max(choices)
     h, w = px.shape[:2]
-    starts = range(0, h, STRIP)
+    rows = _strip_rows(w)
+    starts = range(0, h, rows)
     firsts = [-a % row_step for a in starts]  # the rows that are multiples of row_step, whatever the strips
     hist = np.zeros(MAX_BRIGHTNESS + 1, dtype=np.int64)
     for a, first in zip(starts, firsts):
-        hist += np.bincount(_brightness(px, a, min(a + STRIP, h))[first::row_step].ravel(), minlength=MAX_BRIGHTNESS + 1)
+        hist += np.bincount(_brightness(px, a, min(a + rows, h))[first::row_step].ravel(), minlength=MAX_BRIGHTNESS + 1)
     fine_t = _thresholds(hist, fine)
     # exact normal equations per fine class and channel
     gram = np.zeros((fine, 3, TAPS, TAPS))
     rhs = np.zeros((fine, 3, TAPS))
     for a, first in zip(starts, firsts):
-        b = min(a + STRIP, h)
+        b = min(a + rows, h)
         if first >= b - a:
             continue
         win = _windows(px, a, b)
