@@ -26,8 +26,8 @@ The filter, with integers only so every machine decodes the same pixels:
 A ``(class, channel)`` whose filter does not pay for its bits is sent as the identity (one bit
 in a mask), and the encoder picks the number of classes (1, 2, 4 or 8) that pays best. The
 filter stores weights as their difference from the identity, which keeps the numbers small.
-Every sum is an exact integer, and images are filtered in strips of :data:`STRIP` rows, so
-memory stays small for big images.
+Every sum is an exact integer, and images are filtered and fitted in strips (at most
+:data:`STRIP` rows, :data:`STRIP_PIXELS` pixels), so memory stays small for big images.
 
 Shapes: pixels are uint8 ``H×W×3``; ``weights`` int64 ``(K, 3, TAPS)``; ``thresholds`` int64
 ``(K−1,)``. No PyTorch.
@@ -54,7 +54,8 @@ FRAC = 8
 MAX_CLASSES = 16
 """Most brightness classes a filter may have."""
 MAX_WEIGHT = 1 << 14
-"""Largest weight magnitude (taps); with 27 taps of at most 255 the sums stay far inside int32."""
+"""Largest weight magnitude (taps); with 27 taps of at most 255 and the bias the sums stay below
+2^28, so float64 adds them exactly."""
 MAX_BIAS = 1 << 24
 """Largest bias magnitude."""
 MAX_BRIGHTNESS = 3 * 255
@@ -65,9 +66,6 @@ strips never change a result: filtering is per pixel and the fit's statistics ar
 STRIP_PIXELS = 1 << 16
 """About how many pixels a strip holds at most (its float64 inputs: ``TAPS × 8`` bytes each)."""
 
-
-def _strip_rows(width: int) -> int:
-    return max(1, min(STRIP, STRIP_PIXELS // max(width, 1)))
 LAMBDA = 100.0
 """Default rate-distortion trade-off of :func:`fit`: squared-error units (8-bit, summed over the
 three channels) one bit of filter must save to be sent."""
@@ -84,6 +82,11 @@ gain, half the fitting time)."""
 SETTINGS = f"postfilter-v2:r{RADIUS},frac{FRAC},k{'/'.join(map(str, CLASS_CHOICES))},lam{LAMBDA_PER_AVERAGE},rows{DEFAULT_ROW_STEP}"
 """The encoder's post-filter settings, in evaluation fingerprints (cached results of an older
 encoder are not reused)."""
+
+
+def _strip_rows(width: int) -> int:
+    """Rows per strip for an image ``width`` pixels wide (at most :data:`STRIP`)."""
+    return max(1, min(STRIP, STRIP_PIXELS // max(width, 1)))
 
 
 @dataclass(frozen=True)
@@ -303,8 +306,10 @@ def fit(decoded: np.ndarray, original: np.ndarray, *, classes: int | None = None
     ``squared error + lam · bits``. ``row_step`` > 1 gathers the statistics from every
     ``row_step``-th row only (faster; the savings are scaled up to the whole image).
 
-    The statistics are exact integers (float64 sums of integer products, far below 2^53), so the
-    filter depends only on the pixels, not on the BLAS or the strips.
+    The statistics are exact integers (float64 sums of integer products, far below 2^53), so they
+    do not depend on the thread count or the strips; only the small ``TAPS × TAPS`` solves run in
+    floating point (a different LAPACK build could, rarely, round a weight the other way: the
+    file then differs, and every decoder still reads it to the same pixels).
     """
     px = _check_pixels(decoded, "decoded pixels")
     ref = _check_pixels(original, "original pixels")
