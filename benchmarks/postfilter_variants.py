@@ -8,6 +8,7 @@ the filter's bytes and their bpp (at 768×512), and the class counts the encoder
 
 * ``shipped``: what the encoder writes (brightness classes, the encoder's choice of 1/2/4/8,
   the bit price of :func:`shvq.image.postfilter.trade_off`, statistics from every second row);
+* ``every row``: the same, with the statistics from every row (what the row step costs);
 * ``1 class``: one filter per channel;
 * ``activity 4``: four classes by local activity instead of brightness (the first design:
   ``g = R+G+B``, ``|Δx g| + |Δy g|``, 3×3 box sum), swapped in for the brightness;
@@ -107,6 +108,7 @@ def main() -> None:
         variants: dict[str, Callable[[np.ndarray, np.ndarray], pf.PostFilter]] = {
             "shipped": lambda y, x: pf.fit(y, x, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
                                            row_step=pf.DEFAULT_ROW_STEP),
+            "every row": lambda y, x: pf.fit(y, x, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1])),
             "1 class": lambda y, x: pf.fit(y, x, classes=1, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
                                            row_step=pf.DEFAULT_ROW_STEP),
             "activity 4": lambda y, x: pf.fit(y, x, classes=4, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),

@@ -162,11 +162,16 @@ def image_to_pixels(image: Any) -> Tensor:
     return t if arr.dtype == np.uint8 else t.float()
 
 
-def image_to_uint8(image: Any) -> np.ndarray:
-    """A user image -> uint8 ``H×W×3`` numpy pixels (a float tensor input is rounded with
-    :func:`to_uint8`): what the post-filter of its file is fitted against."""
+def encoder_inputs(image: Any) -> tuple[np.ndarray, Any]:
+    """A user image, converted once (one conversion warning at most) -> (uint8 ``H×W×3`` pixels
+    the file's post-filter is fitted against, the image the analysis should see). For 8-bit
+    inputs both are the same array; a float tensor is analysed as it is and rounded with
+    :func:`to_uint8` for the post-filter."""
     t = image_to_pixels(image)
-    return to_uint8(t) if t.is_floating_point() else t[0].permute(1, 2, 0).contiguous().numpy()
+    if t.is_floating_point():
+        return to_uint8(t), t
+    px = t[0].permute(1, 2, 0).contiguous().numpy()
+    return px, px
 
 
 def image_to_tensor(image: Any) -> Tensor:
@@ -400,8 +405,8 @@ class ImageCodec(nn.Module):
         """
         self._check_frozen()
         eng = self.engine()
-        px = image_to_uint8(image)
-        s, h, w = self.symbols(image, eng)
+        px, x = encoder_inputs(image)
+        s, h, w = self.symbols(x, eng)
         return eng.encode_symbols(s, h, w, original=px if postfilter else None)
 
     @torch.no_grad()
@@ -428,7 +433,8 @@ class ImageCodec(nn.Module):
     def reconstruct(self, image: Any) -> np.ndarray:
         """Eval-mode reconstruction of one image as uint8 ``H×W×3``: what decoding its file gives
         before any post-filter (and what eval-mode :meth:`forward` gives after
-        :func:`to_uint8`), computed without entropy coding. The analysis runs on the model's device, the synthesis in the engine."""
+        :func:`to_uint8`), computed without entropy coding. The analysis runs on the model's
+        device, the synthesis in the engine."""
         eng = self.engine()
         s, h, w = self.symbols(image, eng)
         latent = eng.latent_from_symbols(s, -(-h // STRIDE), -(-w // STRIDE))
@@ -512,6 +518,7 @@ __all__ = [
     "ImageCodec",
     "ImageCodecConfig",
     "ImageCodecOutput",
+    "encoder_inputs",
     "image_to_pixels",
     "open_image_file",
     "image_to_tensor",

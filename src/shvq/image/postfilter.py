@@ -71,17 +71,27 @@ LAMBDA = 100.0
 three channels) one bit of filter must save to be sent."""
 LAMBDA_PER_AVERAGE = 0.5
 """:func:`trade_off`'s factor: the marginal price of a bit, as a fraction of what the image's
-symbols buy on average (their squared error per bit). Measured on the shipped models' curves,
-the slope is 0.2–0.7 times that average."""
+symbols buy on average (their squared error per bit). On the shipped models' curve
+(``results/image/shvq-nopostfilter.json``) the chords between neighbouring models have slopes
+0.17–1.25 times that average of their end points, 0.4–0.7 for most."""
 CLASS_CHOICES = (1, 2, 4, 8)
 """The class counts :func:`fit` chooses from (each a refinement of the ones before: the
 brightness octiles, merged)."""
 DEFAULT_ROW_STEP = 2
-"""The encoder fits from every second row (measured on the val photos: −0.006 dB of the filter's
-gain, half the fitting time)."""
+"""The encoder fits from every second row: half the products to accumulate, for 0.01–0.03 dB of
+the filter's gain on the val photos (``benchmarks/postfilter_variants.py``, row "every row")."""
 SETTINGS = f"postfilter-v2:r{RADIUS},frac{FRAC},k{'/'.join(map(str, CLASS_CHOICES))},lam{LAMBDA_PER_AVERAGE},rows{DEFAULT_ROW_STEP}"
 """The encoder's post-filter settings, in evaluation fingerprints (cached results of an older
 encoder are not reused)."""
+
+
+def _zigzag(v: int) -> int:
+    """Signed -> unsigned varint value: 0, −1, 1, −2, … -> 0, 1, 2, 3, …"""
+    return 2 * v if v >= 0 else -2 * v - 1
+
+
+def _unzigzag(z: int) -> int:
+    return z >> 1 if not z & 1 else -((z + 1) >> 1)
 
 
 def _strip_rows(width: int) -> int:
@@ -131,7 +141,7 @@ class PostFilter:
         out += encode_varint(mask)
         for row in self.weights.reshape(-1, TAPS)[active]:
             for v in row.tolist():
-                out += encode_varint(2 * v if v >= 0 else -2 * v - 1)
+                out += encode_varint(_zigzag(v))
         return bytes(out)
 
     @classmethod
@@ -156,7 +166,7 @@ class PostFilter:
             for t in range(TAPS):
                 limit = 2 * MAX_BIAS if t == TAPS - 1 else 2 * MAX_WEIGHT
                 z, pos = read_varint(data, pos, end, limit, "post-filter weight")
-                weights[i, t] = z >> 1 if not z & 1 else -((z + 1) >> 1)
+                weights[i, t] = _unzigzag(z)
         if pos != end:
             raise FormatError(f"post-filter section has {end - pos} trailing bytes")
         f = cls(np.asarray(thresholds, dtype=np.int64), weights.reshape(k, 3, TAPS))
@@ -240,13 +250,13 @@ def apply(decoded: np.ndarray, f: PostFilter) -> np.ndarray:
     for a in range(0, h, rows):
         b = min(a + rows, h)
         win = _windows(px, a, b)
-        cls = np.searchsorted(f.thresholds, _brightness(px, a, b), side="right").ravel()
+        cls = None if f.num_classes == 1 else np.searchsorted(f.thresholds, _brightness(px, a, b), side="right").ravel()
         for c in range(3):
             if not np.any(f.weights[:, c]):
                 out[a:b, :, c] = px[a:b, :, c]
                 continue
             acc = full[:, c, :] @ _inputs(win, c, b - a, w)  # K × (rows·w), exact integers
-            sel = (acc[0] if acc.shape[0] == 1 else np.take_along_axis(acc, cls[None], axis=0)[0]).astype(np.int64)
+            sel = (acc[0] if cls is None else np.take_along_axis(acc, cls[None], axis=0)[0]).astype(np.int64)
             out[a:b, :, c] = np.clip((sel + (1 << (FRAC - 1))) >> FRAC, 0, 255).reshape(b - a, w)
     return out
 
@@ -292,7 +302,7 @@ def _thresholds(hist: np.ndarray, classes: int) -> np.ndarray:
 
 
 def _weight_bits(q: np.ndarray) -> int:
-    return 8 * sum(len(encode_varint(int(2 * v if v >= 0 else -2 * v - 1))) for v in q)
+    return 8 * sum(len(encode_varint(_zigzag(int(v)))) for v in q)
 
 
 def fit(decoded: np.ndarray, original: np.ndarray, *, classes: int | None = None,

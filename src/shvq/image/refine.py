@@ -52,7 +52,7 @@ from torch import Tensor
 from shvq.errors import ShvqError
 from shvq.image import tiling
 from shvq.image.fileformat import STRIDE
-from shvq.image.model import image_to_pixels, image_to_uint8, reproducible_cpu
+from shvq.image.model import encoder_inputs, image_to_pixels, reproducible_cpu
 from shvq.coding.tables import table_bits
 from shvq.quantizer import nearest_center, soft_probabilities
 
@@ -296,21 +296,21 @@ class RefiningEncoder:
 
     def symbols(self, image: Any) -> tuple[np.ndarray, int, int]:
         """Refined symbols (see :func:`refine_symbols`), with a progress bar if asked for."""
-        return self._symbols(image_to_uint8(image))
-
-    def _symbols(self, px: np.ndarray) -> tuple[np.ndarray, int, int]:
         if not self.progress or self.settings.steps == 0:
-            return refine_symbols(self.model, px, self.settings, engine=self._engine)
+            return refine_symbols(self.model, image, self.settings, engine=self._engine)
         from tqdm import tqdm
 
+        from shvq.image.engine import pixels_from_image
+
+        px = pixels_from_image(image)  # uint8 H×W×3 (converted once, with its warning)
         n = tiling.num_tiles(px.shape[0], px.shape[1], self.model.tile_size) * self.settings.steps
         with tqdm(total=n, desc="refine", unit="step", leave=False) as bar:
             return refine_symbols(self.model, px, self.settings, engine=self._engine, on_step=bar.update)
 
     def compress(self, image: Any) -> bytes:
         """``.shvq`` bytes of one image."""
-        px = image_to_uint8(image)  # uint8 H×W×3 (converted once, with its warning)
-        s, h, w = self._symbols(px)
+        px, x = encoder_inputs(image)
+        s, h, w = self.symbols(x)
         return self._engine.encode_symbols(s, h, w, original=px if self.postfilter else None)
 
 
