@@ -158,6 +158,12 @@ STAGES = [
     *[{"name": f"{src}-ctx", "install_as": f"mse-{q}", "quality": q, "init_from": src, "contexts_only": True,
        **CONTEXT_MODEL}
       for q, src in enumerate(["w96-q1", "w96-q2", "w96-q3", "w96-q4", "w96-q5", "w96-q6f", "w96-q7f"], start=1)],
+    # Session 8 (no GPU): a lower rate point below mse-1, fine-tuned from it here on the CPU (both cores:
+    # --threads 2) with 128-pixel crops, then its context model; ships as mse-0.
+    {"name": "w96-q0", "ship": False, "quality": 0, "beta": 10000.0, "steps": 8000, "init_from": "w96-q1", "lr": 5e-4,
+     "seed": 70, "crop": 128, "val_every": 2000},
+    {"name": "w96-q0-ctx", "install_as": "mse-0", "quality": 0, "init_from": "w96-q0", "contexts_only": True,
+     **CONTEXT_MODEL},
 ]
 
 MODEL = {"channels": 64, "latent_channels": 96, "num_centers": 32, "vector_dim": 1,
@@ -316,7 +322,7 @@ def main() -> int:
                 init = str(run / "init" / "model")
             cfg = TrainConfig(
                 data=args.data, val=args.val, out=str(run), beta=stage["beta"], steps=steps,
-                seed=stage["seed"], crop=CROP, batch=BATCH, lr=stage["lr"],
+                seed=stage["seed"], crop=stage.get("crop", CROP), batch=stage.get("batch", BATCH), lr=stage["lr"],
                 decay_start=stage.get("decay_start", 0.5 if init is None else 0.3),
                 val_every=stage.get("val_every", max(1, steps // 8)), ckpt_every=250, log_every=25,
                 freeze_batches=64, init_from=init, val_limit=args.val_limit,
