@@ -19,7 +19,12 @@ images; counts are smoothed towards the marginal with one symbol's weight, as
 * ``checkerboard-16``: ``fixed-16``, plus for half of the positions (a checkerboard) the number of
   active 4-neighbours in the same group (0, 1, 2+), which a two-pass decoder would know;
 * ``checkerboard-value``: ``quantile-16-value-5``'s contexts, split the same way (what adding the
-  checkerboard to the shipped model would give).
+  checkerboard to the shipped model would give);
+* ``neighbours-8`` / ``neighbours-16``: the neighbour context model
+  (:mod:`shvq.coding.neighbour_context`: learned scale scores and value predictions over the
+  earlier groups' 3×3 neighbourhoods, a checkerboard pass per group, 8 or 16 score buckets per
+  class × 5 value buckets), measured with the fitted model's own integer tables: what ships since
+  session 9 (16 for the 32-center models, 8 for the 63-center ones).
 """
 
 from __future__ import annotations
@@ -118,6 +123,13 @@ def main() -> int:
         anchor = ((yy + xx) % 2 == 0)[None]
         return np.where(anchor, b, k + np.minimum(_cross(active), 2) * k + b)
 
+    def neighbours(k: int) -> float:
+        from shvq.coding import neighbour_context
+
+        nb = neighbour_context.fit(train, marginal, k, eng.config.precision, value_contexts=5)
+        base = -sum(np.log2(prob[g][v[g].ravel()]).sum() for v in val for g in range(groups))
+        return 100.0 * (1.0 - sum(nb.bits(v) for v in val) / base)
+
     variants: list[tuple[str, Callable[[], float]]] = [
         ("fixed-8", lambda: measure(train, val, marginal, bucket(FIXED[8]), 8)),
         ("fixed-16", lambda: measure(train, val, marginal, bucket(FIXED[16]), 16)),
@@ -129,6 +141,8 @@ def main() -> int:
                                           bucket(FIXED[16], zeros[order]), 16)),
         ("checkerboard-16", lambda: measure(train, val, marginal, checker, 64)),
         ("checkerboard-value", lambda: measure(train, val, marginal, lambda s: checker(s, valued.contexts, 80), 320)),
+        ("neighbours-8", lambda: neighbours(8)),
+        ("neighbours-16", lambda: neighbours(16)),
     ]
     print(f"model {args.model} ({eng.content_hash.hex()}): saving vs i.i.d. marginal tables, val ideal bits")
     for name, run in variants:

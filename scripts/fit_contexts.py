@@ -1,4 +1,5 @@
-"""Give trained image models a context model (shvq.coding.context) without retraining.
+"""Give trained image models a context model (shvq.coding.context, or with ``--neighbours``
+shvq.coding.neighbour_context) without retraining.
 
 For every model in a weights folder (zoo layout: NAME.json + NAME.safetensors), build the same
 model with ``--contexts K``, fit the context model from the hard symbols of the training images,
@@ -8,6 +9,7 @@ the marginal tables are untouched, so every image decodes to the same pixels as 
 bytes change.
 
     python scripts/fit_contexts.py --models src/shvq/image/weights --out runs/ctx-gen2
+    python scripts/fit_contexts.py --neighbours --contexts 8 --models src/shvq/image/weights --out runs/ctx-nb
     SHVQ_WEIGHTS_DIR=runs/ctx-gen2 shvq eval ../shared/data/images/val --codec shvq --out results/x
 """
 
@@ -30,6 +32,9 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", help="model names (default: all listed)")
     ap.add_argument("--contexts", type=int, default=16, help="activity buckets K")
     ap.add_argument("--value-contexts", type=int, default=5, help="predicted-value buckets V (1: none)")
+    ap.add_argument("--neighbours", action="store_true",
+                    help="the neighbour context model (shvq.coding.neighbour_context); K is then per "
+                         "checkerboard class")
     ap.add_argument("--data", default=str(DATA / "train"), help="training images to fit from")
     ap.add_argument("--val", default=str(DATA / "val"), help="validation images (real-file bpp, PSNR)")
     ap.add_argument("--threads", type=int, default=1)
@@ -52,15 +57,19 @@ def main() -> int:
     for e in zoo.available(src_dir):
         if args.only and e.name not in args.only:
             continue
-        model = zoo.load_entry(e).with_contexts(args.contexts, args.value_contexts).eval()
+        model = zoo.load_entry(e).with_contexts(args.contexts, args.value_contexts, neighbours=args.neighbours).eval()
         t0 = time.perf_counter()
         model.fit_contexts(train_images)
         seconds = round(time.perf_counter() - t0, 1)
         meta = {k: v for k, v in e.meta.items() if k not in ("config", "content_hash", "frozen", "format", "version")}
         meta["contexts_fit_seconds"] = seconds
-        meta["contexts_fit_from"] = {"model": e.content_hash, "data": str(args.data), "by": "scripts/fit_contexts.py"}
+        meta["contexts_fit_from"] = {"model": e.content_hash, "data": str(args.data), "by": "scripts/fit_contexts.py",
+                                     "command": " ".join(["python", "scripts/fit_contexts.py", *sys.argv[1:]])}
         if val_images:
-            meta["val_without_contexts"] = meta.get("val")
+            if "val_without_contexts" not in meta:  # else the model had contexts: keep its i.i.d. figure
+                meta["val_without_contexts"] = meta.get("val")
+            else:
+                meta["val_previous_contexts"] = meta.get("val")
             meta["val"] = evaluate(model, val_images)
         saved = save_model(model, out_dir / e.name, meta)
         print(f"{e.name}: {e.content_hash} -> {saved['content_hash']} ({seconds} s) "

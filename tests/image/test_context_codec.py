@@ -182,3 +182,32 @@ def test_size_guard_follows_what_the_model_can_code() -> None:
 
     assert pixels_per_byte_limit(0.0) == pixels_per_byte_limit(float("nan")) == MAX_PIXELS_PER_BYTE
     assert pixels_per_byte_limit(0.25) == 2 * 256 * 8 / 0.25
+
+
+def test_neighbour_context_files_decode_to_the_same_pixels_and_load_in_the_engine(tmp_path: Path) -> None:
+    """The neighbour model (shvq.coding.neighbour_context) in a model: same pixels as marginal
+    files, an honest estimate, the same bytes from the saved engine, and a config/state mismatch
+    refused."""
+    plain = make_tiny(0)
+    nb = plain.with_contexts(3, 3, neighbours=True)
+    assert nb.config == replace(TINY, contexts=3, value_contexts=3, context_neighbours=True)
+    nb.fit_contexts([smooth_image(96, 128, seed=k) for k in range(4)])
+    assert nb.context.weights.dtype == torch.int32 and tuple(nb.context.tables.shape) == (8, 18, 8)
+    for h, w in [(1, 1), (17, 33), (160, 192)]:
+        img = smooth_image(h, w, seed=7)
+        data = nb.compress(img, postfilter=False)
+        assert Container.from_bytes(data).sections[0].tag == SECTION_CONTEXT_SYMBOLS
+        np.testing.assert_array_equal(nb.decompress(data), plain.decompress(plain.compress(img, postfilter=False)))
+        payload = len(Container.from_bytes(data).sections[0].data)
+        est = nb.estimated_bits(img) / 8
+        assert est <= payload <= est * 1.02 + 8
+    save_model(nb, tmp_path / "m")
+    eng, meta = CodecEngine.load(tmp_path / "m")
+    assert meta["config"]["context_neighbours"] is True and eng.context is not None
+    img = smooth_image(48, 40, seed=5)
+    assert eng.compress(img) == nb.compress(img)
+    with pytest.raises(FormatError, match="context edges must be integers of shape"):
+        CodecEngine(replace(nb.config, context_neighbours=False, contexts=6),
+                    {k: v.numpy() for k, v in nb.state_dict().items()})
+    with pytest.raises(ValueError, match="context_neighbours needs a context model"):
+        replace(TINY, context_neighbours=True)

@@ -32,7 +32,7 @@ Shapes: symbol maps are ``(G, h, w)`` integer arrays; ``edges`` int64 ``(G, K−
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,12 +71,86 @@ def activity(symbols: np.ndarray, zeros: np.ndarray) -> np.ndarray:
     return out
 
 
-def _runs(ctx: np.ndarray, k: int) -> list[tuple[int, np.ndarray]]:
-    """The coding order of one group: ``(context, positions)`` for every context of the ``k``
-    that occurs in ``ctx`` (``(n,)``), in increasing order, positions row-major inside each."""
+def context_runs(ctx: np.ndarray, k: int) -> list[tuple[int, np.ndarray]]:
+    """The coding order of one group (or class): ``(context, indices)`` for every context of the
+    ``k`` that occurs in ``ctx`` (``(n,)``), in increasing order, indices increasing inside each."""
     order = np.argsort(ctx, kind="stable")
     bounds = np.searchsorted(ctx[order], np.arange(k + 1), side="left")
     return [(int(c), order[bounds[c] : bounds[c + 1]]) for c in np.flatnonzero(np.diff(bounds))]
+
+
+def int_array(a: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``a`` as int64 if it is an integer array of ``shape``, else :class:`FormatError`."""
+    a = np.asarray(a)
+    if a.shape != shape or not np.issubdtype(a.dtype, np.integer):
+        raise FormatError(f"{what} must be integers of shape {shape}, got {a.dtype} {a.shape}")
+    return a.astype(np.int64)
+
+
+def checked_value_edges(value_edges: np.ndarray) -> int:
+    """``V`` of a stored ``(G, V−1)`` value-edge array (:class:`FormatError` if malformed)."""
+    ve = np.asarray(value_edges)
+    if ve.ndim != 2 or not 0 <= ve.shape[1] < MAX_VALUE_CONTEXTS:
+        raise FormatError(f"value edges must be (G, V-1) with V <= {MAX_VALUE_CONTEXTS}, got {ve.shape}")
+    return int(ve.shape[1] + 1)
+
+
+def check_symbols(symbols: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    """``symbols`` if they are integer ``(G, h, w)`` maps in range of the ``(G, ·, L)``
+    ``tables``, else ``ValueError``."""
+    s = np.asarray(symbols)
+    if s.ndim != 3 or s.shape[0] != tables.shape[0]:
+        raise ValueError(f"symbols must be ({tables.shape[0]}, h, w), got {s.shape}")
+    if not np.issubdtype(s.dtype, np.integer):
+        raise ValueError(f"symbols must be integers, got {s.dtype}")
+    if s.size and (int(s.min()) < 0 or int(s.max()) >= tables.shape[2]):
+        raise ValueError(f"symbol out of range 0..{tables.shape[2] - 1}")
+    return s
+
+
+def ideal_bits(symbols: np.ndarray, contexts: np.ndarray, tables: np.ndarray, precision: int) -> float:
+    """Ideal code length in bits of ``(G, h, w)`` symbols coded with ``tables[g, contexts]``."""
+    cost = table_bits(tables, precision)  # G × contexts × L
+    return float(sum(cost[g][contexts[g], symbols[g]].sum() for g in range(symbols.shape[0])))
+
+
+def check_fit_arguments(num_contexts: int, value_contexts: int, prior_weight: float) -> None:
+    """``ValueError`` for bucket counts or a prior weight that :func:`fit` cannot use."""
+    if not 2 <= num_contexts <= MAX_CONTEXTS:
+        raise ValueError(f"num_contexts must be in 2..{MAX_CONTEXTS}, got {num_contexts}")
+    if not 1 <= value_contexts <= MAX_VALUE_CONTEXTS:
+        raise ValueError(f"value_contexts must be in 1..{MAX_VALUE_CONTEXTS}, got {value_contexts}")
+    if prior_weight <= 0:
+        raise ValueError("prior_weight must be positive")
+
+
+def counted_tables(maps: list[np.ndarray], contexts: Callable[[np.ndarray], np.ndarray], k: int,
+                   marginal: np.ndarray, prior_weight: float, precision: int) -> np.ndarray:
+    """Frozen ``(G, k, L)`` tables from the symbols of ``maps`` counted in their ``contexts``
+    (a function of a map), smoothed towards the ``(G, L)`` marginal by ``prior_weight`` symbols."""
+    groups, n_sym = marginal.shape
+    counts = np.zeros((groups, k, n_sym), dtype=np.float64)
+    for m in maps:
+        ctx = contexts(m).reshape(groups, -1)
+        flat = m.reshape(groups, -1)
+        for g in range(groups):
+            np.add.at(counts[g], (ctx[g], flat[g]), 1.0)
+    prior = marginal / marginal.sum(axis=1, keepdims=True)
+    smoothed = counts + prior_weight * prior[:, None, :]
+    return quantize_probabilities(smoothed.reshape(-1, n_sym), precision).reshape(groups, k, n_sym)
+
+
+def decoder_output(data: bytes, groups: int, rows: int, cols: int) -> np.ndarray | None:
+    """The int32 ``(G, rows·cols)`` array a decoder fills, or ``None`` when there is nothing to
+    decode (then ``data`` must be empty). :class:`FormatError` for an implausible size."""
+    n = rows * cols
+    if rows < 0 or cols < 0 or groups * n > ans.MAX_SYMBOLS:
+        raise FormatError(f"refusing to decode {groups}×{rows}×{cols} symbols")
+    if groups * n == 0:
+        if data:
+            raise FormatError("coded symbol stream holds data but no symbols are expected")
+        return None
+    return np.zeros((groups, n), dtype=np.int32)
 
 
 def _value_edges(value_contexts: int, groups: int) -> np.ndarray:
@@ -124,23 +198,13 @@ class ContextModel:
         if t.ndim != 3 or m.shape != (t.shape[0], t.shape[2]):
             raise FormatError(f"context tables {t.shape} do not fit marginal tables {m.shape}")
         groups = t.shape[0]
-
-        def ints(a: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
-            a = np.asarray(a)
-            if a.shape != shape or not np.issubdtype(a.dtype, np.integer):
-                raise FormatError(f"{what} must be integers of shape {shape}, got {a.dtype} {a.shape}")
-            return a.astype(np.int64)
-
-        ve = np.asarray(value_edges)
-        if ve.ndim != 2 or not 0 <= ve.shape[1] < MAX_VALUE_CONTEXTS:
-            raise FormatError(f"value edges must be (G, V-1) with V <= {MAX_VALUE_CONTEXTS}, got {ve.shape}")
-        n_values = ve.shape[1] + 1
+        n_values = checked_value_edges(value_edges)
         if t.shape[1] % n_values or not 2 <= t.shape[1] // n_values <= MAX_CONTEXTS:
             raise FormatError(f"context tables for {t.shape[1]} contexts do not fit {n_values} value buckets "
                               f"times 2..{MAX_CONTEXTS} activity buckets")
-        e = ints(edges, (groups, t.shape[1] // n_values - 1), "context edges")
-        ve = ints(ve, (groups, n_values - 1), "value edges")
-        w = ints(weights, (groups, groups + 1), "prediction weights")
+        e = int_array(edges, (groups, t.shape[1] // n_values - 1), "context edges")
+        ve = int_array(value_edges, (groups, n_values - 1), "value edges")
+        w = int_array(weights, (groups, groups + 1), "prediction weights")
         if e.size and (np.any(e < 0) or np.any(np.diff(e, axis=1) < 0)):
             raise FormatError("context edges must be non-negative and non-decreasing")
         if ve.size and np.any(np.diff(ve, axis=1) < 0):
@@ -205,34 +269,22 @@ class ContextModel:
             self._walk_step(g, flat[g], act, pred)
         return out.reshape(s.shape)
 
-    def _check_symbols(self, symbols: np.ndarray) -> np.ndarray:
-        s = np.asarray(symbols)
-        if s.ndim != 3 or s.shape[0] != self.tables.shape[0]:
-            raise ValueError(f"symbols must be ({self.tables.shape[0]}, h, w), got {s.shape}")
-        if not np.issubdtype(s.dtype, np.integer):
-            raise ValueError(f"symbols must be integers, got {s.dtype}")
-        if s.size and (int(s.min()) < 0 or int(s.max()) >= self.tables.shape[2]):
-            raise ValueError(f"symbol out of range 0..{self.tables.shape[2] - 1}")
-        return s
-
     def bits(self, symbols: np.ndarray) -> float:
         """Ideal code length in bits of ``(G, h, w)`` symbols under this model."""
-        s = self._check_symbols(symbols)
+        s = check_symbols(symbols, self.tables)
         if not s.size:
             return 0.0
-        ctx = self.contexts(s)
-        cost = table_bits(self.tables, self.precision)  # G × K·V × L
-        return float(sum(cost[g][ctx[g], s[g]].sum() for g in range(s.shape[0])))
+        return ideal_bits(s, self.contexts(s), self.tables, self.precision)
 
     def encode(self, symbols: np.ndarray) -> bytes:
         """``(G, h, w)`` symbols -> coded bytes (see :func:`shvq.coding.ans.encode_runs`)."""
-        s = self._check_symbols(symbols)
+        s = check_symbols(symbols, self.tables)
         if not s.size:
             return b""
         groups, k = self.tables.shape[:2]
         ctx = self.contexts(s).reshape(groups, -1)
         flat = s.reshape(groups, -1)
-        runs = [(flat[g][idx], g * k + c) for g in range(groups) for c, idx in _runs(ctx[g], k)]
+        runs = [(flat[g][idx], g * k + c) for g in range(groups) for c, idx in context_runs(ctx[g], k)]
         return ans.encode_runs(runs, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
 
     def decode(self, data: bytes, rows: int, cols: int) -> np.ndarray:
@@ -240,17 +292,13 @@ class ContextModel:
         Raises :class:`FormatError` for a malformed stream."""
         groups, k = self.tables.shape[:2]
         n = rows * cols
-        if rows < 0 or cols < 0 or groups * n > ans.MAX_SYMBOLS:
-            raise FormatError(f"refusing to decode {groups}×{rows}×{cols} symbols")
-        out = np.empty((groups, n), dtype=np.int32)
-        if groups * n == 0:
-            if data:
-                raise FormatError("coded symbol stream holds data but no symbols are expected")
-            return out.reshape(groups, rows, cols)
+        out = decoder_output(data, groups, rows, cols)
+        if out is None:
+            return np.zeros((groups, rows, cols), dtype=np.int32)
         dec = ans.RunDecoder(data, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
         act, pred = self._walk_start(n)
         for g in range(groups):
-            for c, idx in _runs(self._context(g, act, None if pred is None else pred[g]), k):
+            for c, idx in context_runs(self._context(g, act, None if pred is None else pred[g]), k):
                 out[g, idx] = dec.decode(g * k + c, len(idx))
             self._walk_step(g, out[g], act, pred)
         dec.finish()
@@ -286,12 +334,7 @@ def fit(
     """
     marg = np.asarray(marginal, dtype=np.int64)
     groups, n_sym = marg.shape
-    if not 2 <= num_contexts <= MAX_CONTEXTS:
-        raise ValueError(f"num_contexts must be in 2..{MAX_CONTEXTS}, got {num_contexts}")
-    if not 1 <= value_contexts <= MAX_VALUE_CONTEXTS:
-        raise ValueError(f"value_contexts must be in 1..{MAX_VALUE_CONTEXTS}, got {value_contexts}")
-    if prior_weight <= 0:
-        raise ValueError("prior_weight must be positive")
+    check_fit_arguments(num_contexts, value_contexts, prior_weight)
     zeros = zeros_of(marg)
     maps = [np.asarray(m).reshape(groups, -1).astype(np.int64) for m in symbol_maps]
     for m in maps:
@@ -321,17 +364,11 @@ def fit(
     value_edges = _value_edges(value_contexts, groups)
     model = ContextModel(zeros, edges, weights, value_edges,
                          np.ones((groups, num_contexts * value_contexts, n_sym), dtype=np.int64), precision)
-    k = num_contexts * value_contexts
-    counts = np.zeros((groups, k, n_sym), dtype=np.float64)
-    for m in maps:
-        ctx = model.contexts(m.reshape(groups, 1, -1)).reshape(groups, -1)
-        for g in range(groups):
-            np.add.at(counts[g], (ctx[g], m[g]), 1.0)
-    prior = marg / marg.sum(axis=1, keepdims=True)
-    smoothed = counts + prior_weight * prior[:, None, :]
-    tables = quantize_probabilities(smoothed.reshape(-1, n_sym), precision).reshape(groups, k, n_sym)
+    tables = counted_tables([m.reshape(groups, 1, -1) for m in maps], model.contexts,
+                            num_contexts * value_contexts, marg, prior_weight, precision)
     return ContextModel(zeros, edges, weights, value_edges, tables, precision)
 
 
-__all__ = ["MAX_CONTEXTS", "MAX_VALUE_CONTEXTS", "MAX_WEIGHT", "VALUE_SHIFT", "ContextModel", "activity", "fit",
-           "zeros_of"]
+__all__ = ["MAX_CONTEXTS", "MAX_VALUE_CONTEXTS", "MAX_WEIGHT", "VALUE_SHIFT", "ContextModel", "activity",
+           "check_fit_arguments", "check_symbols", "checked_value_edges", "context_runs", "counted_tables",
+           "decoder_output", "fit", "ideal_bits", "int_array", "zeros_of"]

@@ -176,6 +176,7 @@ def _cmd_train_image(args: argparse.Namespace) -> int:
         sigma=make_schedule(sigma_spec).value if sigma_spec else 1.0,
         contexts=args.contexts,
         value_contexts=args.value_contexts,
+        context_neighbours=args.contexts > 0 and args.context_model == "neighbours",
     )
     cfg = TrainConfig(
         data=args.data, out=args.out, beta=args.beta, steps=args.steps, val=args.val, seed=args.seed,
@@ -275,7 +276,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "(1: none; default 5)")
     p.add_argument("--contexts", type=int, default=16,
                    help="activity contexts per latent group of the coding-time context model, fitted from the "
-                        "training images after training (0: code every group i.i.d., as in the paper; default 16)")
+                        "training images after training (0: code every group i.i.d., as in the paper; default 16; "
+                        "with --context-model neighbours, per checkerboard class)")
+    p.add_argument("--context-model", choices=["neighbours", "same-position"], default="neighbours",
+                   help="neighbours: learned scores over the earlier groups' 3x3 neighbourhoods and a checkerboard "
+                        "pass per group (shvq.coding.neighbour_context; default); same-position: the earlier groups "
+                        "at the same position only (shvq.coding.context)")
     p.add_argument("--crop", type=int, default=128, help="training crop side in pixels")
     p.add_argument("--batch", type=int, default=8,
                    help="crops per step; under torchrun the global batch, split evenly over the processes")

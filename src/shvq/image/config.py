@@ -37,6 +37,10 @@ class ImageCodecConfig:
             paper's model) codes every group i.i.d. with its marginal table.
         value_contexts: ``V``, the predicted-value buckets of that context model (``1``: no
             prediction); ignored without ``contexts``.
+        context_neighbours: use the neighbour context model
+            (:mod:`shvq.coding.neighbour_context`: learned scores over the earlier groups' 3×3
+            neighbourhoods and a checkerboard pass per group; ``K`` score buckets per
+            checkerboard class) instead of the same-position one; needs ``contexts``.
     """
 
     channels: int = 64
@@ -52,6 +56,7 @@ class ImageCodecConfig:
     kernel: int = 5
     contexts: int = 0
     value_contexts: int = 1
+    context_neighbours: bool = False
 
     def __post_init__(self) -> None:
         self.init_range = (float(self.init_range[0]), float(self.init_range[1]))
@@ -59,6 +64,8 @@ class ImageCodecConfig:
             raise ValueError("channels and latent_channels must be >= 1 and kernel odd")
         if self.contexts != 0 and not 2 <= self.contexts <= MAX_CONTEXTS:
             raise ValueError(f"contexts must be 0 (none) or in 2..{MAX_CONTEXTS}, got {self.contexts}")
+        if self.context_neighbours and not self.contexts:
+            raise ValueError("context_neighbours needs a context model (contexts >= 2)")
         if not 1 <= self.value_contexts <= MAX_VALUE_CONTEXTS:
             raise ValueError(f"value_contexts must be in 1..{MAX_VALUE_CONTEXTS}, got {self.value_contexts}")
         if self.latent_channels % self.vector_dim:

@@ -48,6 +48,7 @@ import numpy as np
 
 from shvq.coding import ans
 from shvq.coding.context import ContextModel
+from shvq.coding.neighbour_context import NeighbourContextModel
 from shvq.coding.container import Container, PayloadKind, Section
 from shvq.coding.tables import coded_bits
 from shvq.errors import FormatError, NotFrozenError
@@ -313,7 +314,7 @@ class CodecEngine:
             raise FormatError(f"entropy tables of shape {tables.shape}, expected {(rows, config.num_centers)}")
         self.frozen = bool(np.asarray(state.get("entropy.frozen", False)))
         self.tables = np.repeat(tables, config.num_groups, axis=0) if config.shared_histogram else tables
-        self.context: ContextModel | None = None
+        self.context: ContextModel | NeighbourContextModel | None = None
         if config.contexts:
             keys = ("context.edges", "context.weights", "context.value_edges", "context.tables", "context.fitted")
             if any(k not in state for k in keys):
@@ -321,8 +322,9 @@ class CodecEngine:
             if bool(np.asarray(state["context.fitted"])):
                 if not self.frozen:
                     raise FormatError("a fitted context model needs frozen marginal tables")
-                ctx = ContextModel.checked(self.tables, state["context.edges"], state["context.weights"],
-                                           state["context.value_edges"], state["context.tables"], config.precision)
+                kind = NeighbourContextModel if config.context_neighbours else ContextModel
+                ctx = kind.checked(self.tables, state["context.edges"], state["context.weights"],
+                                   state["context.value_edges"], state["context.tables"], config.precision)
                 if (ctx.num_contexts, ctx.value_contexts) != (config.contexts, config.value_contexts):
                     raise FormatError(f"a context model of {ctx.num_contexts}×{ctx.value_contexts} buckets, the config "
                                       f"says {config.contexts}×{config.value_contexts}")

@@ -57,6 +57,8 @@ from torch import Tensor, nn
 from shvq.coding.container import Container
 from shvq.coding.context import ContextModel
 from shvq.coding.context import fit as fit_context_model
+from shvq.coding.neighbour_context import NeighbourContextModel
+from shvq.coding.neighbour_context import fit as fit_neighbour_model
 from shvq.device import module_device
 from shvq.entropy import HistogramEntropyModel
 from shvq.errors import NotFrozenError
@@ -191,17 +193,25 @@ positions per group)."""
 
 
 class ContextTables(nn.Module):
-    """Buffers of the context model (:mod:`shvq.coding.context`): ``edges`` int64 ``(G, K−1)``,
-    ``weights`` int64 ``(G, G+1)``, ``value_edges`` int64 ``(G, V−1)``, ``tables`` int32
-    ``(G, K·V, L)`` (frequencies < 2^24), ``fitted`` bool. Filled by
-    :meth:`ImageCodec.fit_contexts`; never trained."""
+    """Buffers of the context model, filled by :meth:`ImageCodec.fit_contexts`; never trained.
 
-    def __init__(self, groups: int, contexts: int, value_contexts: int, centers: int) -> None:
+    Same-position model (:mod:`shvq.coding.context`): ``edges`` int64 ``(G, K−1)``, ``weights``
+    int64 ``(G, G+1)``, ``value_edges`` int64 ``(G, V−1)``, ``tables`` int32 ``(G, K·V, L)``.
+    Neighbour model (``neighbours=True``, :mod:`shvq.coding.neighbour_context`): ``edges`` int64
+    ``(2, G, K−1)``, ``weights`` int32 ``(2, 2, G, 2G+2)``, ``value_edges`` int64 ``(G, V−1)``,
+    ``tables`` int32 ``(G, 2·K·V, L)``. Frequencies < 2^24; ``fitted`` bool."""
+
+    def __init__(self, groups: int, contexts: int, value_contexts: int, centers: int, neighbours: bool = False) -> None:
         super().__init__()
-        self.register_buffer("edges", torch.zeros((groups, contexts - 1), dtype=torch.int64))
-        self.register_buffer("weights", torch.zeros((groups, groups + 1), dtype=torch.int64))
+        if neighbours:
+            edges, weights, rows = (2, groups, contexts - 1), (2, 2, groups, 2 * groups + 2), 2 * contexts
+            weight_type = torch.int32
+        else:
+            edges, weights, rows, weight_type = (groups, contexts - 1), (groups, groups + 1), contexts, torch.int64
+        self.register_buffer("edges", torch.zeros(edges, dtype=torch.int64))
+        self.register_buffer("weights", torch.zeros(weights, dtype=weight_type))
         self.register_buffer("value_edges", torch.zeros((groups, value_contexts - 1), dtype=torch.int64))
-        self.register_buffer("tables", torch.zeros((groups, contexts * value_contexts, centers), dtype=torch.int32))
+        self.register_buffer("tables", torch.zeros((groups, rows * value_contexts, centers), dtype=torch.int32))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
 
@@ -244,7 +254,7 @@ class ImageCodec(nn.Module):
         )
         self.synthesis = synthesis_transform(c.channels, c.latent_channels, c.kernel)
         if c.contexts:
-            self.context = ContextTables(c.num_groups, c.contexts, c.value_contexts, c.num_centers)
+            self.context = ContextTables(c.num_groups, c.contexts, c.value_contexts, c.num_centers, c.context_neighbours)
         self.tile_size: int = tiling.TILE
         self.halo: int = tiling.halo_for(c.kernel, STRIDE)
 
@@ -455,26 +465,30 @@ class ImageCodec(nn.Module):
     def has_fitted_contexts(self) -> bool:
         return self.config.contexts > 0 and bool(self.context.fitted)
 
-    def with_contexts(self, contexts: int, value_contexts: int = 1) -> ImageCodec:
+    def with_contexts(self, contexts: int, value_contexts: int = 1, *, neighbours: bool = False) -> ImageCodec:
         """A copy of this model with a context model of ``contexts`` activity buckets (``0``:
-        none) and ``value_contexts`` value buckets, not yet fitted;
-        the transforms, codebook and marginal tables are shared values, copied. Same device and
-        :attr:`tile_size`; a new content hash once fitted."""
+        none) and ``value_contexts`` value buckets (the neighbour model of
+        :mod:`shvq.coding.neighbour_context` with ``neighbours``: ``contexts`` score buckets per
+        checkerboard class), not yet fitted; the transforms, codebook and marginal tables are
+        shared values, copied. Same device and :attr:`tile_size`; a new content hash once fitted."""
         from dataclasses import replace
 
-        out = ImageCodec(replace(self.config, contexts=contexts, value_contexts=value_contexts)).to(module_device(self))
+        config = replace(self.config, contexts=contexts, value_contexts=value_contexts,
+                         context_neighbours=neighbours and contexts > 0)
+        out = ImageCodec(config).to(module_device(self))
         out.load_state_dict({k: v for k, v in self.state_dict().items() if not k.startswith("context.")}, strict=False)
         out.tile_size = self.tile_size
         return out.train(self.training)
 
     @torch.no_grad()
     def fit_contexts(self, images: Iterable[Any], *, max_pixels: int = CONTEXT_FIT_PIXELS,
-                     prior_weight: float = 1.0) -> ContextModel:
-        """Fit the context model (:mod:`shvq.coding.context`) to the hard symbols of
+                     prior_weight: float = 1.0) -> ContextModel | NeighbourContextModel:
+        """Fit the context model (:mod:`shvq.coding.context`, or
+        :mod:`shvq.coding.neighbour_context` with ``config.context_neighbours``) to the hard symbols of
         ``images`` (8-bit images, taken in order until ``max_pixels`` pixels are used) and store
         it in the model (``context.*`` buffers, part of the content hash). Needs frozen marginal
         tables and ``config.contexts > 0``; may be called again to refit. Returns the fitted
-        :class:`~shvq.coding.context.ContextModel`."""
+        context model."""
         self._check_frozen()
         if not self.config.contexts:
             raise ValueError("this model has no context model (config.contexts == 0)")
@@ -488,11 +502,12 @@ class ImageCodec(nn.Module):
                 break
         if not maps:
             raise ValueError("fit_contexts needs at least one image")
-        cm = fit_context_model(maps, eng.tables, self.config.contexts, self.config.precision,
-                               value_contexts=self.config.value_contexts, prior_weight=prior_weight)
+        fit = fit_neighbour_model if self.config.context_neighbours else fit_context_model
+        cm = fit(maps, eng.tables, self.config.contexts, self.config.precision,
+                 value_contexts=self.config.value_contexts, prior_weight=prior_weight)
         dev = self.context.tables.device
         self.context.edges.copy_(torch.from_numpy(cm.edges).to(dev))
-        self.context.weights.copy_(torch.from_numpy(cm.weights).to(dev))
+        self.context.weights.copy_(torch.from_numpy(cm.weights).to(device=dev, dtype=self.context.weights.dtype))
         self.context.value_edges.copy_(torch.from_numpy(cm.value_edges).to(dev))
         self.context.tables.copy_(torch.from_numpy(cm.tables.astype(np.int32)).to(dev))
         self.context.fitted.fill_(True)
