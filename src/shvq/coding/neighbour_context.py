@@ -229,29 +229,31 @@ class NeighbourContextModel:
         nu = np.searchsorted(self.value_edges[g], pred, side="right")
         return (c * self.num_contexts + a) * self.value_contexts + nu
 
-    def _walk(self, rows: int, cols: int, code: object) -> None:
-        """The coding order, shared by every direction: for each group and class, ``code(g, c,
-        positions, contexts, feats)`` codes (or decodes into the map) those positions and
-        returns the group's symbols ``(n,)`` once the class is done."""
-        feats = _Features(self.tables.shape[0], rows, cols, self.zeros)
-        for g in range(self.tables.shape[0]):
-            sym = code(g, 0, feats.sel[0], self._context(g, 0, feats))  # type: ignore[operator]
-            feats.set_own(g, sym)
-            sym = code(g, 1, feats.sel[1], self._context(g, 1, feats))  # type: ignore[operator]
-            feats.add(g, sym)
-
     def contexts(self, symbols: np.ndarray) -> np.ndarray:
-        """Context index of every symbol of ``(G, h, w)`` symbols -> int32 ``(G, h, w)``."""
+        """Context index of every symbol of ``(G, h, w)`` symbols -> int32 ``(G, h, w)``.
+
+        All groups at once (one matrix product per class and kind), which the encoder can do
+        since it knows every symbol: the sums are exact integers, so they equal what the decoder
+        computes group by group."""
         s = np.asarray(symbols)
         groups, rows, cols = s.shape
-        flat = s.reshape(groups, -1)
-        out = np.empty(flat.shape, dtype=np.int32)
-
-        def code(g: int, c: int, pos: np.ndarray, ctx: np.ndarray) -> np.ndarray:
-            out[g, pos] = ctx
-            return flat[g]
-
-        self._walk(rows, cols, code)
+        full = _full_rows(s, self.zeros)
+        v = s.reshape(groups, -1).astype(np.int64) - self.zeros[:, None]
+        anchor = anchors(rows, cols)
+        own = [_cross_all(np.where(anchor, f, 0).reshape(s.shape)) for f in (np.abs(v), v)]
+        w = self._float_weights()
+        out = np.empty(v.shape, dtype=np.int32)
+        for c, sel in enumerate((anchor, ~anchor)):
+            score = w[0, c] @ full[0][:, sel]
+            pred = w[1, c] @ full[1][:, sel]
+            if c == 1:  # the N row differs per group
+                score += w[0, c, :, 2 * groups, None] * own[0][:, sel]
+                pred += w[1, c, :, 2 * groups, None] * own[1][:, sel]
+            score, pred = score.astype(np.int64), pred.astype(np.int64)
+            for g in range(groups):
+                a = np.searchsorted(self.edges[c, g], score[g], side="right")
+                nu = np.searchsorted(self.value_edges[g], pred[g], side="right")
+                out[g, sel] = (c * self.num_contexts + a) * self.value_contexts + nu
         return out.reshape(s.shape)
 
     def _float_weights(self) -> np.ndarray:
@@ -278,13 +280,11 @@ class NeighbourContextModel:
             return b""
         groups, k = self.tables.shape[:2]
         flat = s.reshape(groups, -1)
-        runs: list[tuple[np.ndarray, int]] = []
-
-        def code(g: int, c: int, pos: np.ndarray, ctx: np.ndarray) -> np.ndarray:
-            runs.extend((flat[g][pos[idx]], g * k + int(t)) for t, idx in context_runs(ctx, k))
-            return flat[g]
-
-        self._walk(s.shape[1], s.shape[2], code)
+        ctx = self.contexts(s).reshape(groups, -1)
+        anchor = anchors(s.shape[1], s.shape[2])
+        classes = (np.flatnonzero(anchor), np.flatnonzero(~anchor))
+        runs = [(flat[g][pos[idx]], g * k + t) for g in range(groups) for pos in classes
+                for t, idx in context_runs(ctx[g][pos], k)]
         return ans.encode_runs(runs, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
 
     def decode(self, data: bytes, rows: int, cols: int) -> np.ndarray:
@@ -295,13 +295,14 @@ class NeighbourContextModel:
         if out is None:
             return np.zeros((groups, rows, cols), dtype=np.int32)
         dec = ans.RunDecoder(data, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
-
-        def code(g: int, c: int, pos: np.ndarray, ctx: np.ndarray) -> np.ndarray:
-            for t, idx in context_runs(ctx, k):
-                out[g, pos[idx]] = dec.decode(g * k + int(t), len(idx))
-            return out[g]
-
-        self._walk(rows, cols, code)
+        feats = _Features(groups, rows, cols, self.zeros)
+        for g in range(groups):  # group by group; anchors first, then the others, which see them
+            for c, pos in enumerate(feats.sel):
+                if c == 1:
+                    feats.set_own(g, out[g])
+                for t, idx in context_runs(self._context(g, c, feats), k):
+                    out[g, pos[idx]] = dec.decode(g * k + t, len(idx))
+            feats.add(g, out[g])
         dec.finish()
         return out.reshape(groups, rows, cols)
 

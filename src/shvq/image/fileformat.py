@@ -40,9 +40,10 @@ bytes)`` pixels, before it decodes anything, where ``limit`` is this constant or
 whose tables could make files cheaper, twice what they allow (:func:`pixels_per_byte_limit`).
 The ANS coder codes a trailing run of a likely symbol in no bytes at all, so a file of a few
 bytes could otherwise declare a 67-MPix image and make the decoder allocate tens of GB (about 420
-bytes per pixel). Real files cost far more than 1/4096 byte per pixel: no shipped model can code
-a 16×16 block in less than about 4 bits (its cheapest symbol of every group in its cheapest
-context), about 400 pixels per byte."""
+bytes per pixel). Real files cost far more than 1/4096 byte per pixel. The cheapest a shipped
+model can code a 16×16 block (its cheapest symbol of every group in its most confident context)
+is 0.47 bits (mse-0, whose neighbour context model is very sure of flat areas; its guard is then
+8,706 pixels per byte); the others need 0.86 bits (mse-1: 4,786 pixels per byte) to 11 bits."""
 
 
 
