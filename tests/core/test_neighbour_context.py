@@ -100,10 +100,10 @@ def test_bits_match_the_real_stream_and_beat_the_same_position_model() -> None:
 
 def test_scores_are_exact_integer_sums_at_the_largest_weights() -> None:
     """The coder sums in float64; with weights near the int32 limit and the largest features a
-    model can meet (L = 64 symbols: |v| < 64, 3×3 sums < 576) the sums must still be the exact
-    integers an int64 reference gives."""
+    model can meet (L = 114 symbols: |v| <= 113, 3×3 sums <= 1017), at the shipped width (96
+    groups), the sums must still be the exact integers an int64 reference gives."""
     rng = np.random.default_rng(0)
-    groups, levels = 96, 64
+    groups, levels = 96, nc.MAX_LEVELS
     s = rng.integers(0, levels, (groups, 5, 6))
     s[:, :, :3] = levels - 1  # the largest values, next to the zero symbol at 0
     marg = quantize_probabilities(np.r_[[[1000.0] + [1.0] * (levels - 1)] * groups], 16)
@@ -166,6 +166,8 @@ def test_checked_rejects_bad_models() -> None:
     bad("non-decreasing", edges=e)
     bad("do not fit", tables=cm.tables[:, :-1])
     bad("do not fit", marginal=marg[:, :-1])
+    wide = quantize_probabilities(np.ones((4, 115)), 16)
+    bad("at most 511 groups", marginal=wide, tables=np.tile(wide[:, None], (1, cm.tables.shape[1], 1)))
 
 
 def test_malformed_streams_raise_format_error() -> None:
@@ -193,6 +195,8 @@ def test_fit_and_encode_refuse_bad_arguments() -> None:
         nc.fit([np.full((2, 2, 2), 3)], marg, 2, 8)
     with pytest.raises(ValueError, match="symbol maps must be"):
         nc.fit([np.zeros((3, 2, 2), dtype=np.int64)], marg, 2, 8)
+    with pytest.raises(ValueError, match="at most 511 groups of 114 symbols"):
+        nc.fit([zeros], quantize_probabilities(np.ones((2, 115)), 8), 2, 8)
     cm = nc.fit([zeros], marg, 2, 8)
     with pytest.raises(ValueError, match="symbols must be"):
         cm.encode(np.zeros((3, 2, 2), dtype=np.int64))

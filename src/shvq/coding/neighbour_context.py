@@ -59,8 +59,12 @@ from shvq.errors import FormatError
 SHIFT = 16
 """Fractional bits of the weights and of the value edges (a weight of 1.0 is 65536)."""
 MAX_WEIGHT = (1 << 31) - 1
-"""Largest weight magnitude (int32); with features below 2^10 and ≤ 2G+2 ≤ 2^10 terms, every sum
-stays far inside int64."""
+"""Largest weight magnitude (int32)."""
+MAX_GROUPS = 511
+"""Most groups: with at most ``2G + 2 <= 2^10`` terms of weights below 2^31 and features below
+2^10, every sum and partial sum stays below 2^51, exact in float64."""
+MAX_LEVELS = 114
+"""Most symbols per group: a 3×3 sum of ``|v| <= L − 1`` stays below 2^10."""
 CLASSES = 2
 """Checkerboard classes: 0 = anchors (``(y + x)`` even), 1 = the others."""
 
@@ -74,12 +78,6 @@ def _box(a: np.ndarray) -> np.ndarray:
         for dx in range(3):
             out += p[:, dy : dy + h, dx : dx + w]
     return out
-
-
-def _cross(a: np.ndarray) -> np.ndarray:
-    """Sums of the four direct neighbours of ``(h, w)`` int64, zero outside."""
-    p = np.pad(a, 1)
-    return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]
 
 
 def _cross_all(a: np.ndarray) -> np.ndarray:
@@ -145,7 +143,7 @@ class _Features:
         only the anchor entries are read)."""
         v = np.where(self.anchor, symbols.astype(np.int64) - self.zeros[g], 0)
         for kind, f in enumerate((np.abs(v), v)):
-            self.rows[kind][1][2 * self.groups] = _cross(f.reshape(self.h, self.w)).ravel()[self.sel[1]]
+            self.rows[kind][1][2 * self.groups] = _cross_all(f.reshape(1, self.h, self.w))[0, self.sel[1]]
 
 
 @dataclass(frozen=True)
@@ -186,6 +184,9 @@ class NeighbourContextModel:
         if t.ndim != 3 or m.shape != (t.shape[0], t.shape[2]):
             raise FormatError(f"context tables {t.shape} do not fit marginal tables {m.shape}")
         groups = t.shape[0]
+        if groups > MAX_GROUPS or t.shape[2] > MAX_LEVELS:
+            raise FormatError(f"a neighbour context model takes at most {MAX_GROUPS} groups of {MAX_LEVELS} symbols, "
+                              f"got {groups} of {t.shape[2]}")
         n_values = checked_value_edges(value_edges)
         per_class = t.shape[1] // (CLASSES * n_values)
         if t.shape[1] != per_class * CLASSES * n_values or not 2 <= per_class <= MAX_CONTEXTS:
@@ -332,6 +333,9 @@ def fit(
     marg = np.asarray(marginal, dtype=np.int64)
     groups, n_sym = marg.shape
     check_fit_arguments(num_contexts, value_contexts, prior_weight)
+    if groups > MAX_GROUPS or n_sym > MAX_LEVELS:
+        raise ValueError(f"a neighbour context model takes at most {MAX_GROUPS} groups of {MAX_LEVELS} symbols, "
+                         f"got {groups} of {n_sym}")
     zeros = zeros_of(marg)
     maps = [np.asarray(m).astype(np.int64) for m in symbol_maps]
     for m in maps:
@@ -408,4 +412,4 @@ def fit(
     return NeighbourContextModel(zeros, edges, weights, value_edges, tables, precision)
 
 
-__all__ = ["CLASSES", "MAX_WEIGHT", "SHIFT", "NeighbourContextModel", "anchors", "fit", "value_edges_for"]
+__all__ = ["CLASSES", "MAX_GROUPS", "MAX_LEVELS", "MAX_WEIGHT", "SHIFT", "NeighbourContextModel", "anchors", "fit", "value_edges_for"]
