@@ -124,7 +124,11 @@ def test_cli_train_image(image_folder, tmp_path: Path, capsys) -> None:
             "--no-progress", "--threads", "1"]
     assert main(args) == 0
     assert (out / "final" / "model.safetensors").exists()
-    assert main([*args, "--mode", "anneal", "--sigma", "exp:1:100:2", "--out", str(tmp_path / "b")]) == 0
+    config = json.loads((out / "final" / "model.json").read_text())["config"]
+    assert config["contexts"] == 16 and config["context_neighbours"] is True  # the default context model
+    assert main([*args, "--mode", "anneal", "--sigma", "exp:1:100:2", "--out", str(tmp_path / "b"),
+                 "--context-model", "same-position"]) == 0
+    assert json.loads((tmp_path / "b" / "final" / "model.json").read_text())["config"]["context_neighbours"] is False
     code = main(["train", "image", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "c"), "--beta", "1", "--steps", "1"])
     assert code == 2 and "not a directory" in capsys.readouterr().err
 
