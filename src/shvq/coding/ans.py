@@ -85,7 +85,7 @@ def encode_runs(runs: Sequence[tuple[np.ndarray, int]], tables: np.ndarray, prec
     checked: list[tuple[np.ndarray, int]] = []
     for sym, row in runs:
         sym = np.ascontiguousarray(sym)
-        if sym.ndim != 1 or not np.issubdtype(sym.dtype, np.integer):
+        if sym.ndim != 1 or sym.dtype.kind not in "iu":  # integers (a cheap check: one per run)
             raise ValueError(f"a run must be a 1-D integer array, got {sym.dtype} {sym.shape}")
         if not 0 <= row < tab.shape[0]:
             raise ValueError(f"table row {row} out of range 0..{tab.shape[0] - 1}")
