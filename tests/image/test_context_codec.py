@@ -145,6 +145,14 @@ def test_training_with_contexts_fits_them_at_export(image_folder, tmp_path: Path
     m2, meta2 = load_model(stem2)
     assert m2.config.contexts == 0 and "context.tables" not in m2.state_dict()
     assert json.loads(Path(f"{stem2}.json").read_text())["config"]["contexts"] == 0
+    # from it to a neighbour context model, and from that back to none
+    nb = replace(small, contexts=3, context_neighbours=True)
+    stem3 = train(replace(cfg2, out=str(tmp_path / "nb"), init_from=str(stem2), model=nb), progress=False, device="cpu")
+    assert stem3 is not None
+    m3, _ = load_model(stem3)
+    assert m3.config.context_neighbours and m3.has_fitted_contexts
+    stem4 = train(replace(cfg2, out=str(tmp_path / "none"), init_from=str(stem3)), progress=False, device="cpu")
+    assert stem4 is not None and not load_model(stem4)[0].config.context_neighbours
 
 
 def test_cli_refuses_a_bad_context_count(image_folder, tmp_path: Path, capsys) -> None:

@@ -80,7 +80,8 @@ class TrainConfig:
         keep_checkpoints: how many checkpoint folders to keep.
         amp: mixed precision for the transforms (see the module docstring); like ``beta`` or
             ``lr``, taken from the caller on resume (configs written before it existed read as off).
-        model: the codec architecture. With ``init_from`` only its ``contexts`` and ``value_contexts`` are used (the rest
+        model: the codec architecture. With ``init_from`` only its ``contexts``, ``value_contexts`` and
+            ``context_neighbours`` are used (the rest
             comes from the source model). With ``contexts > 0`` the context model is fitted
             after training from the training images (:meth:`ImageCodec.fit_contexts`); the
             periodic validations before that code with the marginal tables, the final one with
@@ -261,11 +262,12 @@ def latest_checkpoint(out: str | os.PathLike[str]) -> Path | None:
     return d if d.is_dir() else None
 
 
-def _load_init(path: str, device: torch.device, contexts: int, value_contexts: int = 1) -> ImageCodec:
+def _load_init(path: str, device: torch.device, contexts: int, value_contexts: int = 1,
+               neighbours: bool = False) -> ImageCodec:
     """A model to fine-tune from: a checkpoint folder, a run folder, or a saved-model stem.
     A frozen model is unfrozen (its tables and any context model dropped; its running histograms
-    kept). The new model has a context model of ``contexts`` × ``value_contexts`` buckets
-    (refitted at the end of the run)."""
+    kept). The new model has a context model of ``contexts`` × ``value_contexts`` buckets, the
+    neighbour one with ``neighbours`` (refitted at the end of the run)."""
     p = Path(path)
     if p.is_dir():
         ck = latest_checkpoint(p)
@@ -276,7 +278,8 @@ def _load_init(path: str, device: torch.device, contexts: int, value_contexts: i
         else:
             p = p / "model"
     src, _ = load_model(p.with_suffix("") if p.suffix in (".json", ".safetensors") else p)
-    model = ImageCodec(replace(src.config, contexts=contexts, value_contexts=value_contexts))
+    model = ImageCodec(replace(src.config, contexts=contexts, value_contexts=value_contexts,
+                               context_neighbours=neighbours and contexts > 0))
     state = {k: v for k, v in src.state_dict().items()
              if k not in ("entropy.tables", "entropy.frozen") and not k.startswith("context.")}
     model.load_state_dict(state, strict=False)
@@ -365,7 +368,8 @@ def _train(cfg: TrainConfig, w: Workers, *, resume: bool, progress: bool, stop_a
         cfg.model = saved_model_cfg
     torch.manual_seed(cfg.seed)
     if cfg.init_from and ck is None:
-        model = _load_init(cfg.init_from, dev, cfg.model.contexts, cfg.model.value_contexts)
+        model = _load_init(cfg.init_from, dev, cfg.model.contexts, cfg.model.value_contexts,
+                           cfg.model.context_neighbours)
         cfg.model = model.config
     else:
         model = ImageCodec(cfg.model).to(dev)
