@@ -153,11 +153,23 @@ def decoder_output(data: bytes, groups: int, rows: int, cols: int) -> np.ndarray
     return np.zeros((groups, n), dtype=np.int32)
 
 
-def _value_edges(value_contexts: int, groups: int) -> np.ndarray:
-    """Fixed value edges half-way between integers, centred on 0 (``V = 5``: ±0.5, ±1.5)."""
+def value_edges(value_contexts: int, groups: int, shift: int = VALUE_SHIFT) -> np.ndarray:
+    """Fixed value edges half-way between integers, centred on 0 (``V = 5``: ±0.5, ±1.5), in
+    fixed point with ``shift`` fractional bits -> int64 ``(groups, V−1)``."""
     ks = np.arange(-(value_contexts // 2), (value_contexts - 1) // 2)
-    row = (2 * ks + 1) << (VALUE_SHIFT - 1)
+    row = (2 * ks + 1) << (shift - 1)
     return np.tile(row.astype(np.int64), (groups, 1))
+
+
+def quantile_edges(values: np.ndarray, num_contexts: int) -> np.ndarray:
+    """``K − 1`` integer edges splitting ``values`` into about equally frequent buckets: the
+    quantiles at ``1/K … (K−1)/K``, each just above the observed value (an edge ``e`` sends
+    values ``>= e`` up); zeros for no values."""
+    a = np.sort(np.asarray(values, dtype=np.int64))
+    if not len(a):
+        return np.zeros(num_contexts - 1, dtype=np.int64)
+    fractions = np.arange(1, num_contexts) / num_contexts
+    return a[np.minimum((fractions * len(a)).astype(np.int64), len(a) - 1)] + 1
 
 
 @dataclass(frozen=True)
@@ -343,12 +355,9 @@ def fit(
     acts = [activity(m, zeros) for m in maps]
     total = sum(m.shape[1] for m in maps)
     edges = np.zeros((groups, num_contexts - 1), dtype=np.int64)
-    fractions = np.arange(1, num_contexts) / num_contexts
     if total:
         for g in range(groups):
-            a = np.sort(np.concatenate([x[g] for x in acts]))
-            idx = np.minimum((fractions * len(a)).astype(np.int64), len(a) - 1)
-            edges[g] = a[idx] + 1  # an edge e sends activities >= e up
+            edges[g] = quantile_edges(np.concatenate([x[g] for x in acts]), num_contexts)
     edges = np.maximum.accumulate(edges, axis=1)
     weights = np.zeros((groups, groups + 1), dtype=np.int64)
     if value_contexts > 1 and total:
@@ -361,14 +370,14 @@ def fit(
             a = gram[np.ix_(idx, idx)] + ridge * np.eye(len(idx))
             w = np.linalg.solve(a, gram[idx, g])
             weights[g, idx] = np.clip(np.round(w * (1 << VALUE_SHIFT)), -MAX_WEIGHT, MAX_WEIGHT).astype(np.int64)
-    value_edges = _value_edges(value_contexts, groups)
-    model = ContextModel(zeros, edges, weights, value_edges,
+    v_edges = value_edges(value_contexts, groups)
+    model = ContextModel(zeros, edges, weights, v_edges,
                          np.ones((groups, num_contexts * value_contexts, n_sym), dtype=np.int64), precision)
     tables = counted_tables([m.reshape(groups, 1, -1) for m in maps], model.contexts,
                             num_contexts * value_contexts, marg, prior_weight, precision)
-    return ContextModel(zeros, edges, weights, value_edges, tables, precision)
+    return ContextModel(zeros, edges, weights, v_edges, tables, precision)
 
 
 __all__ = ["MAX_CONTEXTS", "MAX_VALUE_CONTEXTS", "MAX_WEIGHT", "VALUE_SHIFT", "ContextModel", "activity",
            "check_fit_arguments", "check_symbols", "checked_value_edges", "context_runs", "counted_tables",
-           "decoder_output", "fit", "ideal_bits", "int_array", "zeros_of"]
+           "decoder_output", "fit", "ideal_bits", "int_array", "quantile_edges", "value_edges", "zeros_of"]

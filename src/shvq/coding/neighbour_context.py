@@ -51,6 +51,8 @@ from shvq.coding.context import (
     decoder_output,
     ideal_bits,
     int_array,
+    quantile_edges,
+    value_edges,
     zeros_of,
 )
 from shvq.coding.tables import validate_table
@@ -95,13 +97,6 @@ def anchors(rows: int, cols: int) -> np.ndarray:
     """Bool ``(rows·cols,)``: the checkerboard's anchor positions (class 0), row-major."""
     yy, xx = np.mgrid[:rows, :cols]
     return ((yy + xx) % 2 == 0).ravel()
-
-
-def value_edges_for(value_contexts: int, groups: int) -> np.ndarray:
-    """Value edges half-way between integers, centred on 0, in :data:`SHIFT` fixed point."""
-    ks = np.arange(-(value_contexts // 2), (value_contexts - 1) // 2)
-    row = (2 * ks + 1) << (SHIFT - 1)
-    return np.tile(row.astype(np.int64), (groups, 1))
 
 
 def _full_rows(symbols: np.ndarray, zeros: np.ndarray) -> np.ndarray:
@@ -226,21 +221,24 @@ class NeighbourContextModel:
         """Contexts of group ``g``'s class-``c`` positions.
 
         The sums run as float64 products, which are exact: every term and partial sum is an
-        integer below 2^53 (weights below 2^31, features below 2^10, at most 2^9 terms), so any
-        summation order gives the same integer on every machine."""
+        integer below 2^51 (weights below 2^31, features below 2^10, at most 2^10 terms: see
+        :data:`MAX_GROUPS`), so any summation order gives the same integer on every machine."""
         w = self._float_weights()
         score = (w[0, c, g] @ feats.rows[0][c]).astype(np.int64)
         pred = (w[1, c, g] @ feats.rows[1][c]).astype(np.int64)
+        return self._index(g, c, score, pred)
+
+    def _index(self, g: int, c: int, score: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """Context indices of group ``g``, class ``c`` from integer scores and predictions."""
         a = np.searchsorted(self.edges[c, g], score, side="right")
         nu = np.searchsorted(self.value_edges[g], pred, side="right")
         return (c * self.num_contexts + a) * self.value_contexts + nu
 
-    def contexts(self, symbols: np.ndarray) -> np.ndarray:
-        """Context index of every symbol of ``(G, h, w)`` symbols -> int32 ``(G, h, w)``.
-
-        All groups at once (one matrix product per class and kind), which the encoder can do
-        since it knows every symbol: the sums are exact integers, so they equal what the decoder
-        computes group by group."""
+    def scores(self, symbols: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(positions, score, prediction)`` per class of ``(G, h, w)`` symbols: bool ``(h·w,)``
+        and int64 ``(G, n_c)`` each, all groups at once (one matrix product per class and
+        kind), which the encoder can do since it knows every symbol. The sums are exact
+        integers, so they equal what the decoder computes group by group."""
         s = np.asarray(symbols)
         groups, rows, cols = s.shape
         full = _full_rows(s, self.zeros)
@@ -248,18 +246,23 @@ class NeighbourContextModel:
         anchor = anchors(rows, cols)
         own = [_cross_all(np.where(anchor, f, 0).reshape(s.shape)) for f in (np.abs(v), v)]
         w = self._float_weights()
-        out = np.empty(v.shape, dtype=np.int32)
+        out = []
         for c, sel in enumerate((anchor, ~anchor)):
             score = w[0, c] @ full[0][:, sel]
             pred = w[1, c] @ full[1][:, sel]
             if c == 1:  # the N row differs per group
                 score += w[0, c, :, 2 * groups, None] * own[0][:, sel]
                 pred += w[1, c, :, 2 * groups, None] * own[1][:, sel]
-            score, pred = score.astype(np.int64), pred.astype(np.int64)
-            for g in range(groups):
-                a = np.searchsorted(self.edges[c, g], score[g], side="right")
-                nu = np.searchsorted(self.value_edges[g], pred[g], side="right")
-                out[g, sel] = (c * self.num_contexts + a) * self.value_contexts + nu
+            out.append((sel, score.astype(np.int64), pred.astype(np.int64)))
+        return out
+
+    def contexts(self, symbols: np.ndarray) -> np.ndarray:
+        """Context index of every symbol of ``(G, h, w)`` symbols -> int32 ``(G, h, w)``."""
+        s = np.asarray(symbols)
+        out = np.empty((s.shape[0], s.shape[1] * s.shape[2]), dtype=np.int32)
+        for c, (sel, score, pred) in enumerate(self.scores(s)):
+            for g in range(s.shape[0]):
+                out[g, sel] = self._index(g, c, score[g], pred[g])
         return out.reshape(s.shape)
 
     def _float_weights(self) -> np.ndarray:
@@ -387,34 +390,20 @@ def fit(
                     cols.append(2 * groups)
                 w = np.linalg.solve(a + ridge * np.eye(len(rows) + c), b)
                 weights[kind, c, g, cols] = np.clip(np.round(w * (1 << SHIFT)), -MAX_WEIGHT, MAX_WEIGHT)
-    value_edges = value_edges_for(value_contexts, groups)
+    v_edges = value_edges(value_contexts, groups, SHIFT)
     k_total = CLASSES * num_contexts * value_contexts
-    model = NeighbourContextModel(zeros, np.zeros((CLASSES, groups, num_contexts - 1), dtype=np.int64), weights,
-                                  value_edges, np.ones((groups, k_total, n_sym), dtype=np.int64), precision)
-    # score edges: per (class, group) quantiles of the training scores
-    scores: list[list[list[np.ndarray]]] = [[[] for _ in range(groups)] for _ in range(CLASSES)]
-    for m in maps:
-        full = _full_rows(m, zeros)
-        anchor = anchors(*m.shape[1:])
-        wf = weights.astype(np.float64)
-        own = _cross_all(np.where(anchor, np.abs(m.reshape(groups, -1) - zeros[:, None]), 0).reshape(m.shape))
-        for c, sel in enumerate((anchor, ~anchor)):
-            x = full[0][:, sel]
+    placeholder = np.ones((groups, k_total, n_sym), dtype=np.int64)
+    no_edges = np.zeros((CLASSES, groups, num_contexts - 1), dtype=np.int64)
+    scored = [NeighbourContextModel(zeros, no_edges, weights, v_edges, placeholder, precision).scores(m) for m in maps]
+    edges = np.zeros_like(no_edges)  # per (class, group) quantiles of the training scores
+    if maps:
+        for c in range(CLASSES):
             for g in range(groups):
-                if c == 1:
-                    x[2 * groups] = own[g][sel]
-                scores[c][g].append((wf[0, c, g] @ x).astype(np.int64))
-    edges = np.zeros((CLASSES, groups, num_contexts - 1), dtype=np.int64)
-    fractions = np.arange(1, num_contexts) / num_contexts
-    for c in range(CLASSES):
-        for g in range(groups):
-            a = np.sort(np.concatenate(scores[c][g])) if maps else np.zeros(0, dtype=np.int64)
-            if len(a):
-                edges[c, g] = a[np.minimum((fractions * len(a)).astype(np.int64), len(a) - 1)] + 1
+                edges[c, g] = quantile_edges(np.concatenate([per[c][1][g] for per in scored]), num_contexts)
     edges = np.maximum.accumulate(edges, axis=2)
-    model = NeighbourContextModel(zeros, edges, weights, value_edges, model.tables, precision)
+    model = NeighbourContextModel(zeros, edges, weights, v_edges, placeholder, precision)
     tables = counted_tables(maps, model.contexts, k_total, marg, prior_weight, precision)
-    return NeighbourContextModel(zeros, edges, weights, value_edges, tables, precision)
+    return NeighbourContextModel(zeros, edges, weights, v_edges, tables, precision)
 
 
-__all__ = ["CLASSES", "MAX_GROUPS", "MAX_LEVELS", "MAX_WEIGHT", "SHIFT", "NeighbourContextModel", "anchors", "fit", "value_edges_for"]
+__all__ = ["CLASSES", "MAX_GROUPS", "MAX_LEVELS", "MAX_WEIGHT", "SHIFT", "NeighbourContextModel", "anchors", "fit"]
