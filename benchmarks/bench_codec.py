@@ -9,7 +9,8 @@ commands run, in the order they run them (``shvq.image.cli``, which uses the num
 ``shvq.image.engine``):
 
 * compress: model load (zoo lookup, safetensors read, layer preparation, hash check), PNG read,
-  analysis transform (``CodecEngine.latent``), quantize (``symbols_from_latent``), entropy coding
+  analysis transform (``CodecEngine.quantizable_latent``: float32 with float64 rechecks near the
+  symbol boundaries, :mod:`shvq.image.checked32`), quantize (``symbols_from_latent``), entropy coding
   (``CodecEngine.entropy_encode``: the context model's or the marginal tables'), the post-filter
   (the synthesis the decoder will run, then ``postfilter.fit``), container (``Container.to_bytes``),
   file write;
@@ -20,7 +21,7 @@ commands run, in the order they run them (``shvq.image.cli``, which uses the num
 and the in-process totals with a loaded engine, ``engine.compress(rgb)`` and
 ``engine.decompress(data)``, beside Pillow's JPEG (quality 75) and WebP (quality 80) encode and
 decode of the same pixels, and, as the baseline, the transforms the codec ran before the engine
-(PyTorch float32, native convolutions). All timed functions run alternately in each repeat;
+(PyTorch float32, native convolutions), with the engine's analysis in float64 throughout. All timed functions run alternately in each repeat;
 medians. Last, the CLI cold start: wall time of ``python -m shvq compress`` / ``decompress`` in
 fresh processes (median of ``--cli-runs``), with ``python -c "import torch"`` for comparison.
 
@@ -148,7 +149,7 @@ def main() -> None:
         # ---- compress, stage by stage (what shvq.image.cli._cmd_compress runs)
         eng = stage(enc, "model load", lambda: zoo.load_engine_entry(zoo.entry(args.model)))
         img = stage(enc, "PNG read", lambda: load_image(src)[0])
-        y = stage(enc, "analysis transform", lambda: eng.latent(img))
+        y = stage(enc, "analysis transform", lambda: eng.quantizable_latent(img))
         s = stage(enc, "quantize", lambda: eng.symbols_from_latent(y))
         tag, payload = stage(enc, "entropy coding", lambda: eng.entropy_encode(s, h, w))
         ph, pw = padded_size(h, w)
@@ -157,7 +158,7 @@ def main() -> None:
                         lambda: eng.synthesise(eng.latent_from_symbols(s, lh, lw), h, w))
         pf = stage(enc, "post-filter: fit", lambda: postfilter.fit(
             decoded, img, lam=postfilter.trade_off(decoded, img, 8.0 * len(payload)),
-            row_step=postfilter.DEFAULT_ROW_STEP))
+            rows=postfilter.sampled_rows(h)))
 
         def container() -> bytes:
             extra = () if pf.is_identity else (Section(SECTION_POSTFILTER, pf.to_bytes()),)
@@ -181,6 +182,7 @@ def main() -> None:
         stage(dec, "PNG write", lambda: write_atomic(png_path, encode_png(out), overwrite=True))
 
         # ---- the baseline: the codec's transforms before the engine (PyTorch float32, native convolutions)
+        stage(ref, "analysis, engine float64 throughout", lambda: eng.latent(img))
         with torch.no_grad(), reproducible_cpu():
             y32 = stage(ref, "analysis, PyTorch float32", lambda: torch_model.encode_latent(image_to_tensor(img)))
             yq = torch.from_numpy(y_hat.astype(np.float32)).permute(2, 0, 1)[None]
@@ -241,7 +243,12 @@ def main() -> None:
     print("in-process totals (model loaded, uint8 array <-> bytes):")
     for k in tot:
         print(f"  {k:<34} {med[k] * 1e3:8.1f} ms")
-    print("baseline: the transforms as the codec ran them before the engine (same process):")
+    st = engine.check_stats
+    print(f"encoder analysis in float32 with float64 rechecks (shvq.image.checked32): {st.rechecked} of "
+          f"{st.positions} latent positions rechecked over all rounds, largest float32 error "
+          f"{st.max_error:.3f} of its margin, {st.fallbacks} tiles redone in float64")
+    print("baseline: the transforms in float64 throughout, and as the codec ran them before the engine "
+          "(same process):")
     for k in ref:
         print(f"  {k:<34} {med[k] * 1e3:8.1f} ms")
     print(f"  engine / baseline: analysis {med['analysis transform'] / med['analysis, PyTorch float32']:.2f}x, "

@@ -41,15 +41,18 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b) ** 2)))
 
 
-def activity(px: np.ndarray, a: int, b: int) -> np.ndarray:
-    """The first design's class feature: 3×3 box sum of |Δx g| + |Δy g| (edges repeated)."""
+def activity(px: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
+    """The first design's class feature: 3×3 box sum of |Δx g| + |Δy g| (edges repeated), of
+    rows ``rows`` (a slice or increasing int array, as ``pf._brightness`` takes them)."""
     h = px.shape[0]
-    lo, hi = max(a - 1, 0), min(b + 1, h)
+    ys = np.arange(h)[rows]
+    if not ys.size:
+        return np.zeros((0, px.shape[1]), dtype=np.int32)
+    lo, hi = max(int(ys[0]) - 1, 0), min(int(ys[-1]) + 2, h)
     g = px[lo:hi].astype(np.int32).sum(axis=2)
     gn = px[np.minimum(np.arange(lo, hi) + 1, h - 1)].astype(np.int32).sum(axis=2)
     grad = np.abs(gn - g)
     grad[:, :-1] += np.abs(g[:, 1:] - g[:, :-1])
-    ys = np.arange(a, b)
     col = grad[np.maximum(ys - 1, 0) - lo] + grad[ys - lo] + grad[np.minimum(ys + 1, h - 1) - lo]
     p = np.pad(col, ((0, 0), (1, 1)), mode="edge")
     return p[:, :-2] + p[:, 1:-1] + p[:, 2:]
@@ -107,12 +110,12 @@ def main() -> None:
         recs = [eng.reconstruct(x) for x in vals]
         variants: dict[str, Callable[[np.ndarray, np.ndarray], pf.PostFilter]] = {
             "shipped": lambda y, x: pf.fit(y, x, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
-                                           row_step=pf.DEFAULT_ROW_STEP),
+                                           rows=pf.sampled_rows(x.shape[0])),
             "every row": lambda y, x: pf.fit(y, x, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1])),
             "1 class": lambda y, x: pf.fit(y, x, classes=1, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
-                                           row_step=pf.DEFAULT_ROW_STEP),
+                                           rows=pf.sampled_rows(x.shape[0])),
             "activity 4": lambda y, x: pf.fit(y, x, classes=4, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
-                                              row_step=pf.DEFAULT_ROW_STEP),
+                                              rows=pf.sampled_rows(x.shape[0])),
         }
         print(f"\n{name} (val {bpp:.3f} bpp before the filter)")
         for label, fit in variants.items():

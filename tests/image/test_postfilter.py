@@ -100,11 +100,12 @@ def test_strips_do_not_show(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(3)
     original = smooth_image(50, 37, seed=4)
     decoded = np.clip(original.astype(np.int32) + rng.integers(-9, 10, size=original.shape), 0, 255).astype(np.uint8)
-    fits = [postfilter.fit(decoded, original, lam=0.0, row_step=s) for s in (1, 2)]
+    samples = (None, np.arange(0, 50, 2), np.array([1, 2, 3, 17, 30, 31, 49]))
+    fits = [postfilter.fit(decoded, original, lam=0.0, rows=s) for s in samples]
     out = postfilter.apply(decoded, fits[0])
     monkeypatch.setattr(postfilter, "STRIP", 3)
-    for s, f in zip((1, 2), fits):
-        g = postfilter.fit(decoded, original, lam=0.0, row_step=s)
+    for s, f in zip(samples, fits):
+        g = postfilter.fit(decoded, original, lam=0.0, rows=s)
         np.testing.assert_array_equal(g.weights, f.weights)
         np.testing.assert_array_equal(g.thresholds, f.thresholds)
     np.testing.assert_array_equal(postfilter.apply(decoded, fits[0]), out)
@@ -150,3 +151,27 @@ def test_bad_arguments() -> None:
         postfilter.fit(img, img[:4])
     with pytest.raises(ValueError, match="classes"):
         postfilter.fit(img, img, classes=0)
+    for rows in (np.array([], dtype=np.int64), np.array([3, 3]), np.array([5, 2]), np.array([0, 8]), np.array([-1]),
+                 np.array([1.0, 2.0]), np.zeros((2, 2), dtype=np.int64)):
+        with pytest.raises(ValueError, match="rows must be"):
+            postfilter.fit(img, img, rows=rows)
+
+
+def test_fit_reads_only_the_sampled_rows_and_their_neighbours() -> None:
+    """What the encoder relies on to fit from sampled rows: pixels further than RADIUS rows from
+    every sampled row can hold anything."""
+    rng = np.random.default_rng(5)
+    original = smooth_image(40, 24, seed=9)
+    decoded = np.clip(original.astype(np.int32) + rng.integers(-6, 7, size=original.shape), 0, 255).astype(np.uint8)
+    rows = np.array([4, 5, 20, 33])
+    f = postfilter.fit(decoded, original, lam=0.0, rows=rows)
+    near = np.zeros(40, dtype=bool)
+    for r in rows:
+        near[max(r - postfilter.RADIUS, 0) : r + postfilter.RADIUS + 1] = True
+    scrambled = decoded.copy()
+    scrambled[~near] = rng.integers(0, 256, size=scrambled[~near].shape, dtype=np.uint8)
+    g = postfilter.fit(scrambled, original, lam=0.0, rows=rows)
+    np.testing.assert_array_equal(g.weights, f.weights)
+    np.testing.assert_array_equal(g.thresholds, f.thresholds)
+    h = postfilter.fit(scrambled, original, lam=0.0, rows=np.array([4, 5, 20, 34]))  # row 36 is now read
+    assert not np.array_equal(h.weights, f.weights)

@@ -53,7 +53,7 @@ from shvq.coding.container import Container, PayloadKind, Section
 from shvq.coding.tables import coded_bits
 from shvq.errors import FormatError, NotFrozenError
 from shvq.hashing import model_hash
-from shvq.image import postfilter, tiling
+from shvq.image import checked32, postfilter, tiling
 from shvq.image.config import GDN_BETA_MIN, ImageCodecConfig
 from shvq.image.convert import note, rgb_from_array, rgb_from_pil
 from shvq.image.fileformat import (
@@ -114,13 +114,14 @@ class _GDN:
 # interleaved at the end. Both layouts were chosen by measurement (benchmarks/bench_codec.py).
 
 def conv_down(x: np.ndarray, layer: _Conv) -> np.ndarray:
-    """Stride-2 convolution, padding ``k // 2``: float64 ``H×W×Cin -> ⌈H/2⌉×⌈W/2⌉×Cout``."""
+    """Stride-2 convolution, padding ``k // 2``: float64 ``H×W×Cin -> ⌈H/2⌉×⌈W/2⌉×Cout`` (float32
+    in, float32 out, with float32 layers: :mod:`shvq.image.checked32`)."""
     h, w, c = x.shape
     k, p = layer.kernel, layer.kernel // 2
     ho, wo = (h + 1) // 2, (w + 1) // 2
-    xp = np.zeros((2 * ho + k - 1, 2 * wo + k - 1, c))
+    xp = np.zeros((2 * ho + k - 1, 2 * wo + k - 1, c), x.dtype)
     xp[p : p + h, p : p + w] = x
-    out = np.empty((ho, wo, layer.out_channels))
+    out = np.empty((ho, wo, layer.out_channels), x.dtype)
     rows = max(1, CHUNK_ELEMENTS // (wo * k * k * c))
     s0, s1, s2 = xp.strides
     for i0 in range(0, ho, rows):
@@ -135,7 +136,7 @@ def conv_down(x: np.ndarray, layer: _Conv) -> np.ndarray:
 
 def conv_up(x: np.ndarray, layer: _Conv) -> np.ndarray:
     """Stride-2 transposed convolution, padding ``k // 2``, output padding 1: float64
-    ``H×Cin×W -> 2H×Cout×2W`` (rows, channels, columns).
+    ``H×Cin×W -> 2H×Cout×2W`` (rows, channels, columns; float32 in, float32 out).
 
     Output row ``2i + ky`` and column ``2j + kx`` (before cropping ``k // 2``) receive input
     ``(i, j)`` times tap ``(ky, kx)``. Phase ``(ky % 2, kx % 2)`` holds them at ``(i + ky // 2,
@@ -147,8 +148,8 @@ def conv_up(x: np.ndarray, layer: _Conv) -> np.ndarray:
     ext = (k - 1) // 2
     wp = w + ext  # row width in the phases: the zero columns absorb the shifted tails
     n = co * wp
-    phases = np.zeros((2, 2, h + ext, n + ext))
-    xrow = np.zeros((c, wp))
+    phases = np.zeros((2, 2, h + ext, n + ext), x.dtype)
+    xrow = np.zeros((c, wp), x.dtype)
     for i in range(h):
         xrow[:, :w] = x[i]
         for ky in range(k):
@@ -157,7 +158,7 @@ def conv_up(x: np.ndarray, layer: _Conv) -> np.ndarray:
             for kx in range(k):
                 dst = row[kx % 2, kx // 2 : kx // 2 + n]
                 np.add(dst, taps[kx], out=dst)
-    out = np.empty((2 * h, co, 2 * w))
+    out = np.empty((2 * h, co, 2 * w), x.dtype)
     for s in (0, 1):  # output row parity -> phase and offset (after cropping p)
         r, q = (s + p) % 2, (s + p) // 2
         for t in (0, 1):
@@ -292,6 +293,10 @@ class CodecEngine:
         content_hash: the model's 8-byte content hash (what files name).
         tile_size: tile side in latent positions (:data:`shvq.image.tiling.TILE`); only memory
             and speed depend on it.
+        checked32: run the encoder's analysis transform in float32 with float64 rechecks near
+            every symbol boundary (:mod:`shvq.image.checked32`; default) rather than in float64
+            throughout. The symbols are the same either way; only the speed differs.
+        check_stats: the fast path's counters (:class:`~shvq.image.checked32.CheckStats`).
     """
 
     def __init__(self, config: ImageCodecConfig, state: Mapping[str, np.ndarray], content_hash: bytes | None = None):
@@ -302,6 +307,9 @@ class CodecEngine:
         self.synthesis = _prepare(state, "synthesis", True, k)
         _check_chain(self.analysis, 3, config.latent_channels, "the analysis transform")
         _check_chain(self.synthesis, config.latent_channels, 3, "the synthesis transform")
+        self.analysis32 = checked32.as_float32(self.analysis)
+        self.checked32 = True
+        self.check_stats = checked32.CheckStats()
         if "quantizer.free_centers" not in state or "entropy.tables" not in state:
             raise FormatError("the weights lack the codebook or the entropy tables")
         centers = np.asarray(state["quantizer.free_centers"], dtype=np.float32)
@@ -366,11 +374,21 @@ class CodecEngine:
     def latent(self, pixels: np.ndarray) -> np.ndarray:
         """``H×W×3`` pixels (uint8, or float in ``[0, 1]``) -> float64 latent ``h×w×M``
         (``h = ⌈H/16⌉``, ``w = ⌈W/16⌉``), tile by tile."""
+        return self._analyse(pixels, checked=False)
+
+    def quantizable_latent(self, pixels: np.ndarray) -> np.ndarray:
+        """The latent as the encoder quantizes it: float32 ``h×w×M`` whose nearest centers are
+        those of ``float32(latent(pixels))``. With :attr:`checked32` the analysis runs in float32
+        and only the vectors near a decision boundary come from float64
+        (:mod:`shvq.image.checked32`); otherwise it is ``latent(pixels)`` rounded."""
+        return self._analyse(pixels, checked=self.checked32).astype(np.float32, copy=False)
+
+    def _analyse(self, pixels: np.ndarray, *, checked: bool) -> np.ndarray:
         height, width = pixels.shape[:2]
         ph, pw = padded_size(height, width)
         padded = np.pad(pixels, ((0, ph - height), (0, pw - width), (0, 0)), mode="edge")
         rows, cols = ph // STRIDE, pw // STRIDE
-        out = np.empty((rows, cols, self.config.latent_channels))
+        out = np.empty((rows, cols, self.config.latent_channels), dtype=np.float32 if checked else np.float64)
         for r, c in tiling.grid(rows, cols, self.tile_size, self.halo):
             px = padded[r.lo * STRIDE : r.hi * STRIDE, c.lo * STRIDE : c.hi * STRIDE]
             x = px.astype(np.float32)  # float inputs are taken at float32 precision, as the model takes them
@@ -378,9 +396,32 @@ class CodecEngine:
                 x /= np.float32(255.0)
             x = x.astype(np.float64)
             x -= 0.5
-            y = analyse_tile(self.analysis, x)
-            out[r.start : r.stop, c.start : c.stop] = y[r.start - r.lo : r.stop - r.lo, c.start - c.lo : c.stop - c.lo]
+            keep = (slice(r.start - r.lo, r.stop - r.lo), slice(c.start - c.lo, c.stop - c.lo))
+            y = self._checked_analysis(x, keep) if checked else analyse_tile(self.analysis, x)[keep]
+            out[r.start : r.stop, c.start : c.stop] = y
         return out
+
+    def _checked_analysis(self, x: np.ndarray, keep: tuple[slice, slice]) -> np.ndarray:
+        """One tile's analysis in float32, float64 at the kept positions near a symbol boundary:
+        float32 latent of the kept region."""
+        y = analyse_tile(self.analysis32, x.astype(np.float32))
+        g, d = self.config.num_groups, self.config.vector_dim
+        kept = y[keep]
+        near = checked32.near_symbol_boundary(kept.reshape(-1, d), self.centers)
+        want = np.zeros(y.shape[:2], dtype=bool)
+        want[keep] = near.reshape(kept.shape[0], kept.shape[1], g).any(axis=2)
+        count = int(want.sum())
+        error, fallback = 0.0, False
+        if count:
+            exact = checked32.values_at(self.analysis, x, want)
+            error = float((np.abs(exact - y[want]) / (checked32.LATENT_TOL * (1.0 + np.abs(exact)))).max())
+            fallback = error > checked32.CHECK_FRACTION
+            if fallback:
+                y = analyse_tile(self.analysis, x).astype(np.float32)
+            else:
+                y[want] = exact
+        self.check_stats.add(kept.shape[0] * kept.shape[1], count, error, fallback)
+        return y[keep]
 
     def symbols_from_latent(self, latent: np.ndarray) -> np.ndarray:
         """Float latent ``h×w×M`` -> int64 symbols ``(G, h·w)`` (group-major, row-major positions)."""
@@ -423,7 +464,7 @@ class CodecEngine:
     def symbols(self, image: Any) -> tuple[np.ndarray, int, int]:
         """Hard symbols of one image: (int64 ``(G, h·w)``, H, W)."""
         px = pixels_from_image(image)
-        return self.symbols_from_latent(self.latent(px)), px.shape[0], px.shape[1]
+        return self.symbols_from_latent(self.quantizable_latent(px)), px.shape[0], px.shape[1]
 
     def fit_postfilter(self, symbols: np.ndarray, original: np.ndarray, symbol_bits: float) -> postfilter.PostFilter | None:
         """The encoder's half of the post-filter: decode the symbols ``(G, h·w)`` as the decoder
@@ -433,7 +474,7 @@ class CodecEngine:
         h, w = original.shape[:2]
         decoded = self.synthesise(self.latent_from_symbols(symbols, -(-h // STRIDE), -(-w // STRIDE)), h, w)
         f = postfilter.fit(decoded, original, lam=postfilter.trade_off(decoded, original, symbol_bits),
-                           row_step=postfilter.DEFAULT_ROW_STEP)
+                           rows=postfilter.sampled_rows(h))
         return None if f.is_identity else f
 
     def encode_symbols(self, symbols: np.ndarray, height: int, width: int, *,
@@ -497,7 +538,7 @@ class CodecEngine:
         unfrozen model."""
         self._check_frozen()
         px = pixels_from_image(image)
-        s = self.symbols_from_latent(self.latent(px))
+        s = self.symbols_from_latent(self.quantizable_latent(px))
         return self.encode_symbols(s, px.shape[0], px.shape[1], original=px if postfilter else None)
 
     def estimated_bits(self, image: Any) -> float:
@@ -540,9 +581,7 @@ class CodecEngine:
         """What the image's file decodes to (uint8 ``H×W×3``), without entropy coding."""
         px = pixels_from_image(image)
         h, w = px.shape[:2]
-        latent = self.latent(px)
-        s = self.symbols_from_latent(latent)
-        del latent
+        s = self.symbols_from_latent(self.quantizable_latent(px))
         return self.synthesise(self.latent_from_symbols(s, -(-h // STRIDE), -(-w // STRIDE)), h, w)
 
 

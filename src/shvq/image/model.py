@@ -386,7 +386,7 @@ class ImageCodec(nn.Module):
         dev = module_device(self)
         if dev.type == "cpu":
             eng = engine or self.engine()
-            return eng.symbols_from_latent(eng.latent(x[0].permute(1, 2, 0).numpy())), h, w
+            return eng.symbols_from_latent(eng.quantizable_latent(x[0].permute(1, 2, 0).numpy())), h, w
         with reproducible_cpu():
             y = self.encode_tiled(x.to(dev))
         del x
