@@ -96,11 +96,19 @@ def encode_runs(runs: Sequence[tuple[np.ndarray, int]], tables: np.ndarray, prec
             bad = sym[(sym < 0) | (sym >= n_sym)].flat[0]
             raise ValueError(f"symbol out of range 0..{n_sym - 1}: found {int(bad)}")
         checked.append((sym.astype(np.int32, copy=False), int(row)))
-    if not checked or n_sym == 1:  # nothing, or a one-letter alphabet: no information
+    return encode_checked_runs(checked, tab, models)
+
+
+def encode_checked_runs(runs: Sequence[tuple[np.ndarray, int]], tables: np.ndarray,
+                        models: LazyModels | None = None) -> bytes:
+    """:func:`encode_runs` for runs the caller has checked: each a non-empty 1-D int32 array of
+    symbols in ``0..L−1`` with a table row in ``0..R−1`` (a context model checks all its symbols
+    at once, rather than each of its thousands of runs)."""
+    if not runs or tables.shape[1] == 1:  # nothing, or a one-letter alphabet: no information
         return b""
     coder = _constriction().stream.stack.AnsCoder()
-    models = models if models is not None else LazyModels(tab)
-    for sym, row in reversed(checked):  # a stack: the last run first so the first decodes first
+    models = models if models is not None else LazyModels(tables)
+    for sym, row in reversed(runs):  # a stack: the last run first so the first decodes first
         coder.encode_reverse(sym, models[row])
     return coder.get_compressed().astype("<u4", copy=False).tobytes()
 

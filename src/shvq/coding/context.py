@@ -295,9 +295,9 @@ class ContextModel:
             return b""
         groups, k = self.tables.shape[:2]
         ctx = self.contexts(s).reshape(groups, -1)
-        flat = s.reshape(groups, -1)
+        flat = s.reshape(groups, -1).astype(np.int32)  # checked above: every run is in range
         runs = [(flat[g][idx], g * k + c) for g in range(groups) for c, idx in context_runs(ctx[g], k)]
-        return ans.encode_runs(runs, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
+        return ans.encode_checked_runs(runs, self.tables.reshape(groups * k, -1), self._coder_models())
 
     def decode(self, data: bytes, rows: int, cols: int) -> np.ndarray:
         """Inverse of :meth:`encode` for an ``rows × cols`` latent -> int32 ``(G, rows, cols)``.

@@ -288,13 +288,13 @@ class NeighbourContextModel:
         if not s.size:
             return b""
         groups, k = self.tables.shape[:2]
-        flat = s.reshape(groups, -1)
+        flat = s.reshape(groups, -1).astype(np.int32)  # checked above: every run is in range
         ctx = self.contexts(s).reshape(groups, -1)
         anchor = anchors(s.shape[1], s.shape[2])
         classes = (np.flatnonzero(anchor), np.flatnonzero(~anchor))
         runs = [(flat[g][pos[idx]], g * k + t) for g in range(groups) for pos in classes
                 for t, idx in context_runs(ctx[g][pos], k)]
-        return ans.encode_runs(runs, self.tables.reshape(groups * k, -1), self.precision, self._coder_models())
+        return ans.encode_checked_runs(runs, self.tables.reshape(groups * k, -1), self._coder_models())
 
     def decode(self, data: bytes, rows: int, cols: int) -> np.ndarray:
         """Inverse of :meth:`encode` for an ``rows × cols`` latent -> int32 ``(G, rows, cols)``.
