@@ -107,3 +107,18 @@ def test_bad_inputs() -> None:
         ans.decode(b"\1\0\0\0", t, 16, 10**9)
     with pytest.raises(FormatError, match="no symbols"):
         ans.decode(b"\1\0\0\0", t, 16, 0)
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(1, 40), st.sampled_from([np.int64, np.int32, np.uint8]))
+def test_checked_runs_write_what_encode_runs_writes(seed: int, n_runs: int, dtype: type) -> None:
+    """The context models' fast path (runs checked by the caller) writes the same bytes as the
+    checking entry point, and RunDecoder reads them back."""
+    rng = np.random.default_rng(seed)
+    tables = np.stack([quantize_probabilities(rng.dirichlet(np.ones(7)), 12) for _ in range(5)])
+    runs = [(rng.integers(0, 7, rng.integers(1, 30)).astype(dtype), int(rng.integers(0, 5))) for _ in range(n_runs)]
+    data = ans.encode_runs(runs, tables, 12)
+    assert ans.encode_checked_runs([(s.astype(np.int32), r) for s, r in runs], tables) == data
+    dec = ans.RunDecoder(data, tables, 12)
+    for s, r in runs:
+        np.testing.assert_array_equal(dec.decode(r, s.size), s)
+    dec.finish()
