@@ -9,6 +9,9 @@ the filter's bytes and their bpp (at 768×512), and the class counts the encoder
 * ``shipped``: what the encoder writes (brightness classes, the encoder's choice of 1/2/4/8,
   the bit price of :func:`shvq.image.postfilter.trade_off`, statistics from every second row);
 * ``every row``: the same, with the statistics from every row (what the row step costs);
+* ``bands``: statistics from half the rows as every second band of 64 rows (what sampling whole
+  bands, which would let the encoder synthesise only those, costs against spread-out rows);
+* ``up to 16``: the encoder may also choose 16 classes (the format allows 16);
 * ``1 class``: one filter per channel;
 * ``activity 4``: four classes by local activity instead of brightness (the first design:
   ``g = R+G+B``, ``|Δx g| + |Δy g|``, 3×3 box sum), swapped in for the brightness;
@@ -56,6 +59,22 @@ def activity(px: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
     col = grad[np.maximum(ys - 1, 0) - lo] + grad[ys - lo] + grad[np.minimum(ys + 1, h - 1) - lo]
     p = np.pad(col, ((0, 0), (1, 1)), mode="edge")
     return p[:, :-2] + p[:, 1:-1] + p[:, 2:]
+
+
+def band_rows(height: int, band: int = 64, period: int = 2) -> np.ndarray:
+    """The rows of every ``period``-th band of ``band`` rows, from row 0."""
+    r = np.arange(height)
+    return r[r % (band * period) < band]
+
+
+@contextlib.contextmanager
+def sixteen_classes() -> Iterator[None]:
+    old = pf.CLASS_CHOICES
+    pf.CLASS_CHOICES = (*old, 16)
+    try:
+        yield
+    finally:
+        pf.CLASS_CHOICES = old
 
 
 @contextlib.contextmanager
@@ -112,6 +131,10 @@ def main() -> None:
             "shipped": lambda y, x: pf.fit(y, x, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
                                            rows=pf.sampled_rows(x.shape[0])),
             "every row": lambda y, x: pf.fit(y, x, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1])),
+            "bands": lambda y, x: pf.fit(y, x, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
+                                         rows=band_rows(x.shape[0])),
+            "up to 16": lambda y, x: pf.fit(y, x, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
+                                            rows=pf.sampled_rows(x.shape[0])),
             "1 class": lambda y, x: pf.fit(y, x, classes=1, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
                                            rows=pf.sampled_rows(x.shape[0])),
             "activity 4": lambda y, x: pf.fit(y, x, classes=4, lam=pf.trade_off(y, x, bpp * x.shape[0] * x.shape[1]),
@@ -120,7 +143,8 @@ def main() -> None:
         print(f"\n{name} (val {bpp:.3f} bpp before the filter)")
         for label, fit in variants.items():
             gains, sizes, ks = [], [], collections.Counter()
-            ctx = activity_classes() if label.startswith("activity") else contextlib.nullcontext()
+            ctx = (activity_classes() if label.startswith("activity") else sixteen_classes()
+                   if label == "up to 16" else contextlib.nullcontext())
             with ctx:
                 for x, y in zip(vals, recs):
                     f = fit(y, x)

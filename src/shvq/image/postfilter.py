@@ -291,8 +291,8 @@ def _round_weights(sol: np.ndarray, gram: np.ndarray, rhs: np.ndarray) -> np.nda
 def sampled_rows(height: int, step: int = DEFAULT_ROW_STEP) -> np.ndarray:
     """The rows the encoder fits from: every ``step``-th of ``height`` (int64, from row 0).
     Spread-out rows, not bands: the val photos' statistics change across the image, and a
-    filter fitted on bands covering half the rows lost 0.16–0.18 dB against one fitted on every
-    second row (mse-2 and mse-5, session 10)."""
+    filter fitted on every second band of 64 rows lost 0.16–0.21 dB against one fitted on every
+    second row (``benchmarks/postfilter_variants.py``, row "bands")."""
     return np.arange(0, height, step)
 
 
