@@ -27,13 +27,18 @@ Numerics, in order (everything float64 unless said):
 * quantization: the latent is rounded to float32 and assigned, vector by vector, to the nearest
   float32 center with squared distances summed coordinate by coordinate in float32 (ties to the
   lowest index) — the same element-wise operations as :func:`shvq.quantizer.nearest_center`;
+  the encoder computes these decisions faster, in float32 with float64 rechecks near every
+  boundary, and gets the same symbols (:meth:`CodecEngine.quantizable_latent`,
+  :mod:`shvq.image.checked32`);
 * synthesis: float32 centers widened to float64, four stride-2 transposed convolutions with
   inverse GDN between them, ``+ 0.5``, cropped, then ``round(clip(x, 0, 1) · 255)`` half-to-even.
 
 Convolutions are matrix products over a few rows at a time (column buffers of at most
 :data:`CHUNK_ELEMENTS` numbers), and big images go tile by tile (:mod:`shvq.image.tiling`, same
-halo argument), so memory stays bounded: a 24-MPix photo peaks under 0.5 GB (measured by
-``benchmarks/bench_bigimage.py``).
+halo argument), so the transforms' memory stays bounded. A 24-MPix photo peaks at 0.99 GB to
+encode (the neighbour context model's features for all positions at once, not the transforms:
+the symbols alone peak at 0.48 GB) and 0.52 GB to decode (``benchmarks/bench_bigimage.py``,
+session 10).
 """
 
 from __future__ import annotations
@@ -136,7 +141,7 @@ def conv_down(x: np.ndarray, layer: _Conv) -> np.ndarray:
 
 def conv_up(x: np.ndarray, layer: _Conv) -> np.ndarray:
     """Stride-2 transposed convolution, padding ``k // 2``, output padding 1: float64
-    ``H×Cin×W -> 2H×Cout×2W`` (rows, channels, columns; float32 in, float32 out).
+    ``H×Cin×W -> 2H×Cout×2W`` (rows, channels, columns).
 
     Output row ``2i + ky`` and column ``2j + kx`` (before cropping ``k // 2``) receive input
     ``(i, j)`` times tap ``(ky, kx)``. Phase ``(ky % 2, kx % 2)`` holds them at ``(i + ky // 2,
@@ -148,8 +153,8 @@ def conv_up(x: np.ndarray, layer: _Conv) -> np.ndarray:
     ext = (k - 1) // 2
     wp = w + ext  # row width in the phases: the zero columns absorb the shifted tails
     n = co * wp
-    phases = np.zeros((2, 2, h + ext, n + ext), x.dtype)
-    xrow = np.zeros((c, wp), x.dtype)
+    phases = np.zeros((2, 2, h + ext, n + ext))
+    xrow = np.zeros((c, wp))
     for i in range(h):
         xrow[:, :w] = x[i]
         for ky in range(k):
@@ -158,7 +163,7 @@ def conv_up(x: np.ndarray, layer: _Conv) -> np.ndarray:
             for kx in range(k):
                 dst = row[kx % 2, kx // 2 : kx // 2 + n]
                 np.add(dst, taps[kx], out=dst)
-    out = np.empty((2 * h, co, 2 * w), x.dtype)
+    out = np.empty((2 * h, co, 2 * w))
     for s in (0, 1):  # output row parity -> phase and offset (after cropping p)
         r, q = (s + p) % 2, (s + p) // 2
         for t in (0, 1):
