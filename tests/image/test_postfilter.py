@@ -175,3 +175,16 @@ def test_fit_reads_only_the_sampled_rows_and_their_neighbours() -> None:
     np.testing.assert_array_equal(g.thresholds, f.thresholds)
     h = postfilter.fit(scrambled, original, lam=0.0, rows=np.array([4, 5, 20, 34]))  # row 36 is now read
     assert not np.array_equal(h.weights, f.weights)
+
+
+def test_gathered_inputs_are_the_strip_inputs_in_any_order() -> None:
+    """The fit's gathered features (pixels sorted by class) are the filter's own inputs."""
+    rng = np.random.default_rng(11)
+    px = rng.integers(0, 256, size=(9, 13, 3), dtype=np.uint8)
+    win = postfilter._windows(px, 0, 9)
+    stride = win.shape[2]
+    at = ((np.arange(9)[:, None] + postfilter.RADIUS) * stride + postfilter.RADIUS + np.arange(13)).ravel()
+    perm = rng.permutation(at.size)
+    for c in range(3):
+        full = postfilter._inputs(win, c, 9, 13)
+        np.testing.assert_array_equal(postfilter._gathered_inputs(win, c, at[perm]), full[:, perm])

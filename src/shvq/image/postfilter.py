@@ -214,31 +214,45 @@ def _check_pixels(px: np.ndarray, name: str) -> np.ndarray:
     return px
 
 
-def _inputs(win: np.ndarray, c: int, rows: np.ndarray, w: int) -> np.ndarray:
-    """The ``TAPS`` inputs of channel ``c`` for every pixel of strip rows ``rows`` (int array,
-    relative to the strip), float64 ``(TAPS, len(rows)·w)`` (integers): own-channel
-    differences, cross-channel differences, the pixel (at :data:`CENTER`), 1. ``win`` is
-    channel-first int32 ``3×(strip rows+2R)×(w+2R)``."""
-    if rows.size == win.shape[1] - 2 * RADIUS:  # every row: views, no gather
-        nb = win[c]
-        p = win[c, RADIUS:-RADIUS, RADIUS : RADIUS + w]
-        others = [win[o, RADIUS:-RADIUS, RADIUS : RADIUS + w] for o in range(3) if o != c]
-        tap = lambda dy, dx: nb[dy : dy + rows.size, dx : dx + w]  # noqa: E731
-    else:
-        nb = win[c][rows[:, None] + np.arange(SPAN)]  # n × SPAN × (w+2R)
-        p = nb[:, RADIUS, RADIUS : RADIUS + w]
-        others = [win[o][rows + RADIUS, RADIUS : RADIUS + w] for o in range(3) if o != c]
-        tap = lambda dy, dx: nb[:, dy, dx : dx + w]  # noqa: E731
-    out = np.empty((TAPS, *p.shape), dtype=np.float64)
+def _inputs(win: np.ndarray, c: int, rows: int, w: int) -> np.ndarray:
+    """The ``TAPS`` inputs of channel ``c`` for every pixel of a strip of ``rows`` rows, float64
+    ``(TAPS, rows·w)`` (integers): own-channel differences, cross-channel differences, the pixel
+    (at :data:`CENTER`), 1. ``win`` is channel-first int32 ``3×(rows+2R)×(w+2R)``."""
+    p = win[c, RADIUS : RADIUS + rows, RADIUS : RADIUS + w]
+    out = np.empty((TAPS, rows, w), dtype=np.float64)
     for t in range(SPAN * SPAN):
         if t == CENTER:
             out[t] = p
         else:
-            np.subtract(tap(t // SPAN, t % SPAN), p, out=out[t])
+            dy, dx = t // SPAN, t % SPAN
+            np.subtract(win[c, dy : dy + rows, dx : dx + w], p, out=out[t])
+    others = [o for o in range(3) if o != c]
     for t, o in enumerate(others, SPAN * SPAN):
-        np.subtract(o, p, out=out[t])
+        np.subtract(win[o, RADIUS : RADIUS + rows, RADIUS : RADIUS + w], p, out=out[t])
     out[TAPS - 1] = 1.0
     return out.reshape(TAPS, -1)
+
+
+def _gathered_inputs(win: np.ndarray, c: int, at: np.ndarray) -> np.ndarray:
+    """:func:`_inputs` of channel ``c`` for the pixels at flat indices ``at`` of ``win``'s
+    ``(rows+2R)×(w+2R)`` planes (any order), float64 ``(TAPS, len(at))``. The fit gathers its
+    sampled pixels sorted by class this way: the strip's planes stay in cache, and no feature
+    matrix has to be permuted afterwards."""
+    stride = win.shape[2]
+    planes = win.reshape(3, -1)
+    p = planes[c][at]
+    out = np.empty((TAPS, at.size), dtype=np.float64)
+    for t in range(SPAN * SPAN):
+        if t == CENTER:
+            out[t] = p
+        else:
+            off = (t // SPAN - RADIUS) * stride + (t % SPAN - RADIUS)
+            np.subtract(planes[c][at + off], p, out=out[t])
+    others = [o for o in range(3) if o != c]
+    for t, o in enumerate(others, SPAN * SPAN):
+        np.subtract(planes[o][at], p, out=out[t])
+    out[TAPS - 1] = 1.0
+    return out
 
 
 def apply(decoded: np.ndarray, f: PostFilter) -> np.ndarray:
@@ -261,7 +275,7 @@ def apply(decoded: np.ndarray, f: PostFilter) -> np.ndarray:
             if not np.any(f.weights[:, c]):
                 out[a:b, :, c] = px[a:b, :, c]
                 continue
-            acc = full[:, c, :] @ _inputs(win, c, np.arange(b - a), w)  # K × (rows·w), exact integers
+            acc = full[:, c, :] @ _inputs(win, c, b - a, w)  # K × (rows·w), exact integers
             sel = (acc[0] if cls is None else np.take_along_axis(acc, cls[None], axis=0)[0]).astype(np.int64)
             out[a:b, :, c] = np.clip((sel + (1 << (FRAC - 1))) >> FRAC, 0, 255).reshape(b - a, w)
     return out
@@ -365,12 +379,13 @@ def fit(decoded: np.ndarray, original: np.ndarray, *, classes: int | None = None
         b = min(a + strip, h)
         win = _windows(px, a, b)
         cls = np.searchsorted(fine_t, _brightness(px, a + sel), side="right").ravel()
-        tgt = ref[a + sel].reshape(-1, 3).astype(np.float64)
-        order = np.argsort(cls, kind="stable")
+        order = np.argsort(cls, kind="stable")  # the sampled pixels, class by class
         bounds = np.searchsorted(cls[order], np.arange(fine + 1))
+        at = ((sel[:, None] + RADIUS) * win.shape[2] + RADIUS + np.arange(w)).ravel()[order]
+        tgt = ref[a + sel].reshape(-1, 3)[order].astype(np.float64)
         for c in range(3):
-            feats = _inputs(win, c, sel, w)[:, order]
-            t = tgt[order, c]
+            feats = _gathered_inputs(win, c, at)
+            t = tgt[:, c]
             for j in range(fine):
                 fj = feats[:, bounds[j] : bounds[j + 1]]
                 gram[j, c] += fj @ fj.T
