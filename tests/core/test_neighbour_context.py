@@ -202,3 +202,18 @@ def test_fit_and_encode_refuse_bad_arguments() -> None:
         cm.encode(np.zeros((3, 2, 2), dtype=np.int64))
     with pytest.raises(ValueError, match="out of range"):
         cm.encode(np.full((2, 2, 2), 5))
+
+
+@pytest.mark.parametrize("band", [1, 7, 16, 40])
+def test_scores_in_bands_of_rows_are_the_whole_maps_scores(monkeypatch: pytest.MonkeyPatch, band: int) -> None:
+    """The encoder's banded scores (bounded memory for big images) equal one pass over the whole
+    map, and the decoder, which goes group by group over the whole map, reads the stream back."""
+    cm, _ = _fitted(5)
+    s = _smooth_maps(np.random.default_rng(6), 4, 5, 11, 8)
+    whole = cm.scores(s)
+    monkeypatch.setattr(nc, "BAND_POSITIONS", band)  # 8 columns: bands of 1, 1, 2 and 5 rows
+    for (sel_a, score_a, pred_a), (sel_b, score_b, pred_b) in zip(whole, cm.scores(s)):
+        np.testing.assert_array_equal(sel_a, sel_b)
+        np.testing.assert_array_equal(score_a, score_b)
+        np.testing.assert_array_equal(pred_a, pred_b)
+    np.testing.assert_array_equal(cm.decode(cm.encode(s), 11, 8), s)

@@ -69,6 +69,10 @@ MAX_LEVELS = 114
 """Most symbols per group: a 3×3 sum of ``|v| <= L − 1`` stays below 2^10."""
 CLASSES = 2
 """Checkerboard classes: 0 = anchors (``(y + x)`` even), 1 = the others."""
+BAND_POSITIONS = 1 << 13
+"""The encoder's :meth:`NeighbourContextModel.scores` works on bands of about this many latent
+positions (whole rows): its float64 feature rows then take ``2·(2G+2)·8`` bytes per position of
+a band, not of the image (24 MB for 96 groups)."""
 
 
 def _box(a: np.ndarray) -> np.ndarray:
@@ -236,25 +240,43 @@ class NeighbourContextModel:
 
     def scores(self, symbols: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``(positions, score, prediction)`` per class of ``(G, h, w)`` symbols: bool ``(h·w,)``
-        and int64 ``(G, n_c)`` each, all groups at once (one matrix product per class and
-        kind), which the encoder can do since it knows every symbol. The sums are exact
-        integers, so they equal what the decoder computes group by group."""
+        and int64 ``(G, n_c)`` each, all groups at once (one matrix product per class, kind and
+        band of rows), which the encoder can do since it knows every symbol. The sums are exact
+        integers, so they equal what the decoder computes group by group.
+
+        The map goes in bands of about :data:`BAND_POSITIONS` positions, each with one row of
+        its neighbours above and below (what the 3×3 and cross sums read), so the feature rows
+        of a big image never exist all at once."""
         s = np.asarray(symbols)
         groups, rows, cols = s.shape
-        full = _full_rows(s, self.zeros)
-        v = s.reshape(groups, -1).astype(np.int64) - self.zeros[:, None]
         anchor = anchors(rows, cols)
-        own = [_cross_all(np.where(anchor, f, 0).reshape(s.shape)) for f in (np.abs(v), v)]
         w = self._float_weights()
-        out = []
-        for c, sel in enumerate((anchor, ~anchor)):
-            score = w[0, c] @ full[0][:, sel]
-            pred = w[1, c] @ full[1][:, sel]
-            if c == 1:  # the N row differs per group
-                score += w[0, c, :, 2 * groups, None] * own[0][:, sel]
-                pred += w[1, c, :, 2 * groups, None] * own[1][:, sel]
-            out.append((sel, score.astype(np.int64), pred.astype(np.int64)))
-        return out
+        classes = (anchor, ~anchor)
+        score = [np.empty((groups, int(sel.sum())), dtype=np.int64) for sel in classes]
+        pred = [np.empty_like(a) for a in score]
+        done = [0, 0]
+        band = max(1, BAND_POSITIONS // max(cols, 1))
+        for r0 in range(0, rows, band):
+            r1 = min(rows, r0 + band)
+            lo, hi = max(r0 - 1, 0), min(r1 + 1, rows)
+            sub = s[:, lo:hi]
+            full = _full_rows(sub, self.zeros)
+            v = sub.reshape(groups, -1).astype(np.int64) - self.zeros[:, None]
+            anc = anchor[lo * cols : hi * cols]
+            own = [_cross_all(np.where(anc, f, 0).reshape(sub.shape)) for f in (np.abs(v), v)]
+            inside = np.zeros(anc.size, dtype=bool)
+            inside[(r0 - lo) * cols : (r1 - lo) * cols] = True
+            for c, sel in enumerate((anc & inside, ~anc & inside)):
+                a, b = done[c], done[c] + int(sel.sum())
+                sc = w[0, c] @ full[0][:, sel]
+                pr = w[1, c] @ full[1][:, sel]
+                if c == 1:  # the N row differs per group
+                    sc += w[0, c, :, 2 * groups, None] * own[0][:, sel]
+                    pr += w[1, c, :, 2 * groups, None] * own[1][:, sel]
+                score[c][:, a:b] = sc
+                pred[c][:, a:b] = pr
+                done[c] = b
+        return [(sel, score[c], pred[c]) for c, sel in enumerate(classes)]
 
     def contexts(self, symbols: np.ndarray) -> np.ndarray:
         """Context index of every symbol of ``(G, h, w)`` symbols -> int32 ``(G, h, w)``."""

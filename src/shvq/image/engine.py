@@ -35,10 +35,8 @@ Numerics, in order (everything float64 unless said):
 
 Convolutions are matrix products over a few rows at a time (column buffers of at most
 :data:`CHUNK_ELEMENTS` numbers), and big images go tile by tile (:mod:`shvq.image.tiling`, same
-halo argument), so the transforms' memory stays bounded. A 24-MPix photo peaks at 0.99 GB to
-encode (the neighbour context model's features for all positions at once, not the transforms:
-the symbols alone peak at 0.48 GB) and 0.52 GB to decode (``benchmarks/bench_bigimage.py``,
-session 10).
+halo argument), so memory stays bounded: a 24-MPix photo peaks at 0.70 GB to encode and
+0.52 GB to decode (``benchmarks/bench_bigimage.py``, session 10).
 """
 
 from __future__ import annotations
