@@ -60,8 +60,10 @@ def test_near_symbol_boundary_flags_every_vector_a_small_error_can_flip(d: int) 
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (17, 33), (64, 96)])
-def test_checked_symbols_equal_the_float64_symbols(shape: tuple[int, int]) -> None:
-    eng = make_tiny(3, _CONFIG).engine()
+@pytest.mark.parametrize("vector_dim", [1, 2])
+def test_checked_symbols_equal_the_float64_symbols(shape: tuple[int, int], vector_dim: int) -> None:
+    config = ImageCodecConfig(channels=6, latent_channels=4, num_centers=8, kernel=5, vector_dim=vector_dim)
+    eng = make_tiny(3, config).engine()
     img = smooth_image(*shape, seed=6)
     eng.checked32 = False
     exact = eng.symbols(img)[0]
