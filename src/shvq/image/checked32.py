@@ -3,20 +3,23 @@
 The numpy engine (:mod:`shvq.image.engine`) defines a file's symbols in float64, so that every
 machine agrees: a symbol is the nearest center of a latent vector, a discontinuous decision. The
 analysis transform runs about twice as fast in float32 (768×512, mse-5, two cores: 189 against
-433 ms, the column buffers and matrix products at half the width), and its latent differs from
-float64's by at most about 1e-5 of ``1 + |z|`` (measured: 5.4e-6 on the val photos). Such a
+433 ms in one ad-hoc run; with the rechecks below, 223.6 against 327.0 ms in
+``benchmarks/bench_codec.py``), and its latent differs from
+float64's by at most about 1e-5 of ``1 + |z|`` (measured on the val photos: 9.1e-6, over all
+eight shipped models, ``results/checked32/agreement-val.txt``). Such a
 difference changes a symbol only where the float64 latent lies within it of a boundary between
 two centers. So :meth:`shvq.image.engine.CodecEngine.quantizable_latent`
 
 1. runs a tile's analysis in float32;
 2. flags every latent vector whose float32 value lies within :data:`LATENT_TOL` × ``(1 + |z|)``
-   of a boundary (:func:`near_symbol_boundary`; 1–4 % of the positions of a val photo);
+   of a boundary (:func:`near_symbol_boundary`; 0.5–6 % of the positions of a val photo, by
+   model);
 3. recomputes exactly those positions in float64 from their receptive field alone
    (:func:`values_at`: each layer evaluates only the positions the next one reads);
 4. takes float64's latent at the flagged positions and float32's elsewhere.
 
 The nearest centers then equal the float64 engine's as long as every float32 error stays below
-the margin, about 18× the largest measured. Each tile checks its own: at the recomputed
+the margin, 11× the largest measured. Each tile checks its own: at the recomputed
 positions the float32 error is known, and where any exceeds :data:`CHECK_FRACTION` of the margin
 the tile is redone in float64 throughout (:class:`CheckStats` counts how often). So every image
 gets the symbols the float64 engine gives it, on any machine, and the same bytes.
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
 
 LATENT_TOL = 1e-4
 """Margin of a symbol decision, relative to ``1 + max|z|`` of its latent vector. The largest
-float32 error measured on the val photos (mse-5): 5.4e-6 of ``1 + |z|``."""
+float32 error measured on the val photos: 9.1e-6 of ``1 + |z|`` (mse-3; 5.4e-6 for mse-5)."""
 CHECK_FRACTION = 0.25
 """A tile whose measured float32 error exceeds this fraction of a margin is redone in float64."""
 GATHER_ELEMENTS = 1 << 21
@@ -126,6 +129,7 @@ def values_at(layers: list[_Conv | _GDN], x: np.ndarray, want: np.ndarray) -> np
     masks = [want]
     for level in range(len(convs), 0, -1):
         masks.insert(0, _reads(masks[0], layers[convs[level - 1]].kernel, shapes[level - 1]))
+
     def padded(level: int, channels: int) -> np.ndarray:  # a layer's zero-padded input buffer
         k = layers[convs[level]].kernel
         ho, wo = shapes[level + 1]
