@@ -19,6 +19,7 @@ from shvq.image.refine import (
     DEFAULT_STEPS,
     RATE_SCALE,
     CodeLengths,
+    LatentAdam,
     RefineError,
     RefineSettings,
     RefiningEncoder,
@@ -133,6 +134,25 @@ def test_same_bytes_every_time_and_for_any_caller_thread_count() -> None:
     rows, cols = -(-h // 16), -(-w // 16)
     np.testing.assert_array_equal(eng.decompress(a),
                                   expected_pixels(eng.synthesise(eng.latent_from_symbols(sym, rows, cols), h, w), a))
+
+
+@pytest.mark.parametrize("lr", [0.03, 0.5])
+def test_latent_adam_steps_are_torch_adams_bit_for_bit(lr: float) -> None:
+    gen = torch.Generator().manual_seed(3)
+    start = torch.randn(2, 5, 3, 4, generator=gen)
+    ours, theirs = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
+    mine, ref = LatentAdam(ours, lr), torch.optim.Adam([theirs], lr=lr)
+    for _ in range(12):
+        g = torch.randn(start.shape, generator=gen) * 10.0 ** float(torch.randint(-4, 3, (1,), generator=gen))
+        ours.grad, theirs.grad = g.clone(), g.clone()
+        mine.step()
+        ref.step()
+        mine.zero_grad()
+        ref.zero_grad(set_to_none=True)
+        assert torch.equal(ours, theirs)
+    assert not torch.equal(ours, start)
+    with pytest.raises(RuntimeError, match="gradient"):
+        mine.step()
 
 
 def test_bad_settings_are_clear_errors() -> None:
