@@ -1,7 +1,7 @@
 """Which context for coding the latent symbols? Ideal code lengths of a shipped model's val symbols
 under context models fitted on the training images' symbols.
 
-    python benchmarks/context_variants.py --model mse-5
+    python benchmarks/context_variants.py --model mse-5 [--only neighbours]
 
 Prints, for each variant, the saving against the model's own frozen marginal tables (the paper's
 i.i.d. coding) in percent. Every variant is fitted on the training images and measured on the val
@@ -24,7 +24,10 @@ images; counts are smoothed towards the marginal with one symbol's weight, as
   (:mod:`shvq.coding.neighbour_context`: learned scale scores and value predictions over the
   earlier groups' 3×3 neighbourhoods, a checkerboard pass per group, 8 or 16 score buckets per
   class × 5 value buckets), measured with the fitted model's own integer tables: what ships since
-  session 9 (16 for the 32-center models, 8 for the 63-center ones).
+  session 9 (16 for the 32-center models, 8 for the 63-center ones);
+* ``neighbours-32``, ``neighbours-16-value-7`` / ``-value-9``: the same with more score or value
+  buckets; ``neighbours-16-rate-order``: with the groups coded highest marginal entropy first
+  (session 11: what the neighbour model's settings are still worth).
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ def main() -> int:
     ap.add_argument("--model", default="mse-5")
     ap.add_argument("--data", default=str(DATA / "train"))
     ap.add_argument("--val", default=str(DATA / "val"))
+    ap.add_argument("--only", default="", help="run only the variants whose name starts with this")
     args = ap.parse_args()
     if not Path(args.data).is_dir() or not Path(args.val).is_dir():
         print(f"context_variants: error: no images in {args.data} / {args.val}", file=sys.stderr)
@@ -123,12 +127,13 @@ def main() -> int:
         anchor = ((yy + xx) % 2 == 0)[None]
         return np.where(anchor, b, k + np.minimum(_cross(active), 2) * k + b)
 
-    def neighbours(k: int) -> float:
+    def neighbours(k: int, values: int = 5, perm: np.ndarray | None = None) -> float:
         from shvq.coding import neighbour_context
 
-        nb = neighbour_context.fit(train, marginal, k, eng.config.precision, value_contexts=5)
+        p = np.arange(groups) if perm is None else perm
+        nb = neighbour_context.fit([t[p] for t in train], marginal[p], k, eng.config.precision, value_contexts=values)
         base = -sum(np.log2(prob[g][v[g].ravel()]).sum() for v in val for g in range(groups))
-        return 100.0 * (1.0 - sum(nb.bits(v) for v in val) / base)
+        return 100.0 * (1.0 - sum(nb.bits(x[p]) for x in val) / base)
 
     variants: list[tuple[str, Callable[[], float]]] = [
         ("fixed-8", lambda: measure(train, val, marginal, bucket(FIXED[8]), 8)),
@@ -143,10 +148,16 @@ def main() -> int:
         ("checkerboard-value", lambda: measure(train, val, marginal, lambda s: checker(s, valued.contexts, 80), 320)),
         ("neighbours-8", lambda: neighbours(8)),
         ("neighbours-16", lambda: neighbours(16)),
+        ("neighbours-32", lambda: neighbours(32)),
+        ("neighbours-16-value-7", lambda: neighbours(16, 7)),
+        ("neighbours-16-value-9", lambda: neighbours(16, 9)),
+        ("neighbours-16-rate-order", lambda: neighbours(16, perm=order)),
     ]
+    if args.only:
+        variants = [(n, run) for n, run in variants if n.startswith(args.only)]
     print(f"model {args.model} ({eng.content_hash.hex()}): saving vs i.i.d. marginal tables, val ideal bits")
     for name, run in variants:
-        print(f"  {name:20s} {run():5.1f} %", flush=True)
+        print(f"  {name:26s} {run():6.2f} %", flush=True)
     return 0
 
 

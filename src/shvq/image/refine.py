@@ -33,8 +33,9 @@ the work runs at a fixed thread count (:data:`THREADS`, whatever the caller's) a
 a fixed sequence of operations. Unlike the plain encoder it runs in float32 PyTorch, so another
 CPU type may choose differently; every file decodes the same everywhere regardless.
 
-Cost: about ``steps`` forward + backward passes of the synthesis transform (about 0.5 s each for
-a 768×512 image on two cores of the development machine; see ``docs/RESULTS.md``).
+Cost: about ``steps`` forward + backward passes of the synthesis transform (about 1.2 s each for
+a 768×512 image with the 96-channel models on two cores of the development machine: 24–28 s in
+all for ``shvq compress --refine`` of the default 20 steps, session 11; see ``docs/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def straight_through(z: Tensor, centers: Tensor, sigma: float) -> tuple[Tensor, 
 class LatentAdam:
     """Adam on one tensor, with :class:`torch.optim.Adam`'s defaults and the arithmetic of its
     single-tensor CPU path (so the iterates, and the refined symbols, are the same). Exists because
-    the first ``torch.optim.Adam`` of a process imports ``torch._dynamo``, about 1.8 s here, which
+    the first ``torch.optim.Adam`` of a process imports ``torch._dynamo``, 1.2–1.8 s here, which
     a one-image ``shvq compress --refine`` would pay in full."""
 
     def __init__(self, param: Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
