@@ -146,6 +146,41 @@ def test_greyscale_png_gets_a_note(tmp_path: Path, models_dir: Path, capsys) -> 
     assert code == 0 and "note: greyscale" in err
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_photos_are_read_upright_by_their_exif_orientation(tmp_path: Path, suffix: str, orientation: int) -> None:
+    from shvq.image.convert import EXIF_ORIENTATION, load_image
+
+    pixels = smooth_image(12, 20)
+    p = tmp_path / f"photo{suffix}"
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    Image.fromarray(pixels).save(p, exif=exif, **({"quality": 100} if suffix == ".jpg" else {}))
+    stored = np.asarray(Image.open(p).convert("RGB"))  # what the file holds, as stored
+    rgb, note = load_image(p)
+    # EXIF 3: turned 180°; 6: shown turned 90° clockwise; 8: 90° counter-clockwise
+    want = {1: stored, 3: np.rot90(stored, 2), 6: np.rot90(stored, -1), 8: np.rot90(stored, 1)}[orientation]
+    assert np.array_equal(rgb, want)
+    if orientation == 1:
+        assert note is None
+    else:
+        assert note == f"turned upright by its EXIF orientation ({orientation})"
+
+
+def test_animated_image_takes_the_first_frame_with_a_note(tmp_path: Path, models_dir: Path, capsys) -> None:
+    from shvq.image.convert import load_image
+
+    frames = [Image.fromarray(np.full((8, 10, 3), 40 * i, dtype=np.uint8)) for i in range(3)]
+    p = tmp_path / "anim.gif"
+    frames[0].save(p, save_all=True, append_images=frames[1:])
+    rgb, note = load_image(p)
+    assert np.array_equal(rgb, np.asarray(Image.open(p).convert("RGB")))  # frame 0
+    assert int(rgb.max()) == 0
+    assert note == "palette image converted to RGB; only the first of its 3 frames taken"
+    code, _, err = run(["compress", str(p), "-o", str(tmp_path / "a.shvq"), "--models-dir", str(models_dir)], capsys)
+    assert code == 0 and "only the first of its 3 frames taken" in err
+
+
 def test_unsupported_mode_is_an_error(tmp_path: Path, models_dir: Path, capsys) -> None:
     p = tmp_path / "i16.png"
     Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).save(p)

@@ -3,6 +3,11 @@
 The codec works on RGB. Greyscale and images with an alpha channel are converted explicitly,
 and the conversion is reported as a note (a :class:`ImageConversionWarning` for library calls,
 a line on stderr for the CLI); any other pixel format is a clear :class:`ValueError`.
+
+Files are read as a viewer shows them: a photo whose EXIF orientation says it was taken turned is
+turned upright first (a ``.shvq`` file keeps no metadata, so the tag would otherwise be lost and
+the picture come back sideways), and of an animated or multi-page file only the first frame is
+taken; both are said in the note.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ _PIL_NOTES = {
     "P": "palette image converted to RGB",
     "PA": "palette+alpha image converted to RGB (alpha dropped)",
 }
+
+EXIF_ORIENTATION = 0x0112
+"""The EXIF tag of a photo's orientation (1: upright; 2–8: mirrored and/or turned)."""
 
 MAX_PIXELS = 1 << 26
 """Largest image (H·W pixels, 67 MPix) the codec encodes or decodes in one piece."""
@@ -69,21 +77,35 @@ def rgb_from_pil(image: Any) -> tuple[np.ndarray, str | None]:
 
 
 def load_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, str | None]:
-    """Read an image file -> (uint8 ``H×W×3``, conversion note or None).
+    """Read an image file -> (uint8 ``H×W×3``, note or None): upright by its EXIF orientation,
+    the first frame of an animated or multi-page file, converted to RGB; the note says which of
+    these happened.
 
     Raises ``ValueError`` for a directory, a file that is not an image, or an unsupported mode.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{p} is a directory, not an image")
     try:
         with Image.open(p) as im:
+            frames = int(getattr(im, "n_frames", 1))
+            if frames > 1:
+                im.seek(0)
             im.load()
             if im.width * im.height > MAX_PIXELS:
                 raise ValueError(f"{p}: image too large ({im.width}×{im.height}; limit {MAX_PIXELS} pixels)")
-            return rgb_from_pil(im)
+            notes = []
+            orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+            upright = im
+            if isinstance(orientation, int) and 2 <= orientation <= 8:
+                upright = ImageOps.exif_transpose(im)
+                notes.append(f"turned upright by its EXIF orientation ({orientation})")
+            rgb, converted = rgb_from_pil(upright)
+            if frames > 1:
+                notes.append(f"only the first of its {frames} frames taken")
+            return rgb, "; ".join(([converted] if converted else []) + notes) or None
     except UnidentifiedImageError:
         raise ValueError(f"{p}: not a readable image") from None
     except Image.DecompressionBombError as exc:
@@ -116,6 +138,7 @@ def note(message: str | None) -> None:
 
 
 __all__ = [
+    "EXIF_ORIENTATION",
     "MAX_PIXELS",
     "ImageConversionWarning",
     "encode_png",
