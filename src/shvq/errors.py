@@ -21,3 +21,7 @@ class AlreadyFrozenError(ShvqError, RuntimeError):
 
 class ModelMismatchError(ShvqError):
     """A file names a model (by content hash) other than the one asked to decode it."""
+
+
+class OutputIsInputError(ShvqError, ValueError):
+    """An output path names one of the command's input files (``--force`` never overwrites an input)."""

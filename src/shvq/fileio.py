@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from shvq.errors import OutputIsInputError
+
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> None:
     """Write ``data`` to ``path`` so that readers see either no file or the complete one.
@@ -40,3 +42,25 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # follows links, catches hard links
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def refuse_overwriting_inputs(outputs: list[str | os.PathLike[str]], inputs: list[str | os.PathLike[str]]) -> None:
+    """Raise :class:`OutputIsInputError` if an output path names one of the inputs (the same
+    file, through links too) or two outputs name the same file, so that no ``--force`` can
+    overwrite what a command reads or one output overwrite another."""
+    outs = [Path(o) for o in outputs]
+    for o in outs:
+        for i in inputs:
+            if _same_file(o, Path(i)):
+                raise OutputIsInputError(f"{o} is the input {i}: choose another output")
+    for k, o in enumerate(outs):
+        for other in outs[k + 1 :]:
+            if _same_file(o, other):
+                raise OutputIsInputError(f"{o} and {other} are the same file: choose other outputs")

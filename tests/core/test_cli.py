@@ -53,6 +53,22 @@ def test_help_does_not_import_torch() -> None:
     assert r.returncode == 0 and r.stdout.strip() == "False"
 
 
+def test_refuse_overwriting_inputs_sees_links_and_duplicate_outputs(tmp_path: Path) -> None:
+    from shvq.errors import OutputIsInputError
+    from shvq.fileio import refuse_overwriting_inputs
+
+    src = tmp_path / "in.bin"
+    src.write_bytes(b"x")
+    (tmp_path / "soft").symlink_to(src)
+    (tmp_path / "hard").hardlink_to(src)
+    for same in (src, tmp_path / "soft", tmp_path / "hard", tmp_path / "." / "in.bin"):
+        with pytest.raises(OutputIsInputError, match="is the input"):
+            refuse_overwriting_inputs([tmp_path / "other", same], [src])
+    with pytest.raises(OutputIsInputError, match="same file"):
+        refuse_overwriting_inputs([tmp_path / "a", tmp_path / "b" / ".." / "a"], [src])
+    refuse_overwriting_inputs([tmp_path / "a", tmp_path / "b"], [src, tmp_path / "missing"])  # fine
+
+
 def test_write_atomic_permissions_and_no_overwrite(tmp_path: Path) -> None:
     import os
 

@@ -33,6 +33,23 @@ def test_plot(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "2 curves, 1 extra" in capsys.readouterr().out
 
 
+def test_plot_and_report_replace_old_figures_but_never_a_result_file(results: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "rd.png"
+    png.write_bytes(b"an old figure")
+    assert main(["plot", str(results), "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    extra = tmp_path / "published.json"
+    extra.write_text('{"name": "paper", "results": {"bpp": [0.2, 0.5], "psnr-rgb": [30, 33], "ms-ssim": [0.95, 0.97]}}')
+    before = {p: p.read_bytes() for p in [*results.glob("*.json"), extra]}
+    for cmd in ("plot", "report"):
+        for target in (results / "jpeg.json", extra):
+            assert main([cmd, str(results), "-o", str(target), "--extra", str(extra)]) == 2
+            assert "is the input" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []
+
+
 def test_report_is_self_contained(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     html_path = tmp_path / "report" / "report.html"
     html_path.parent.mkdir()

@@ -181,6 +181,23 @@ def test_animated_image_takes_the_first_frame_with_a_note(tmp_path: Path, models
     assert code == 0 and "only the first of its 3 frames taken" in err
 
 
+def test_force_never_overwrites_the_input(tmp_path: Path, models_dir: Path, capsys) -> None:
+    png = tmp_path / "a.png"
+    Image.fromarray(smooth_image(16, 16)).save(png)
+    shvq_file = tmp_path / "a.shvq"
+    assert run(["compress", str(png), "-o", str(shvq_file), "--models-dir", str(models_dir)], capsys)[0] == 0
+    link = tmp_path / "link.png"
+    link.symlink_to(png)
+    hard = tmp_path / "hard.shvq"
+    hard.hardlink_to(shvq_file)
+    before = png.read_bytes(), shvq_file.read_bytes()
+    for cmd in (["compress", str(png), "-o", str(png)], ["compress", str(png), "-o", str(link)],
+                ["decompress", str(shvq_file), "-o", str(shvq_file)], ["decompress", str(shvq_file), "-o", str(hard)]):
+        code, _, err = run([*cmd, "--force", "--models-dir", str(models_dir)], capsys)
+        assert code == 2 and "is the input" in err and err.count("\n") == 1
+    assert (png.read_bytes(), shvq_file.read_bytes()) == before
+
+
 def test_unsupported_mode_is_an_error(tmp_path: Path, models_dir: Path, capsys) -> None:
     p = tmp_path / "i16.png"
     Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).save(p)

@@ -129,6 +129,21 @@ def test_cli_train_compress_eval(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["nets", "eval", str(bogus), "--data", str(tmp_path)]) == 2
 
 
+def test_cli_compress_never_writes_over_its_input_or_its_own_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tmp_path / "m.safetensors"
+    ckpt.write_bytes(b"a checkpoint")  # these checks come before the checkpoint is read
+    base = ["nets", "compress", str(ckpt), "--data", str(tmp_path), "--force", "-o"]
+    assert main([*base, str(ckpt)]) == 2
+    assert "is the input" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "m.json")]) == 2  # the report would land on the file itself
+    assert "must not end in .json" in capsys.readouterr().err
+    report = tmp_path / "n.json"
+    report.write_text("{}")
+    assert main(["nets", "compress", str(ckpt), "--data", str(tmp_path), "-o", str(tmp_path / "n.shvq")]) == 2
+    assert f"{report} exists" in capsys.readouterr().err
+    assert ckpt.read_bytes() == b"a checkpoint" and report.read_text() == "{}"
+
+
 def test_deep_compression_and_uniform_baselines_round_trip(tmp_path: Path) -> None:
     from shvq.nets.baselines import deep_compression, uniform_quantization
 

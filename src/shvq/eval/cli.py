@@ -170,11 +170,19 @@ def _cmd_bdrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_overwriting_results(args: argparse.Namespace) -> None:
+    """``-o`` of plot and report may replace an old figure, never a result file they read."""
+    from shvq.fileio import refuse_overwriting_inputs
+
+    refuse_overwriting_inputs([args.output], [*Path(args.results).glob("*.json"), *(args.extra or [])])
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from shvq.eval.plot import plot_rd
     from shvq.eval.results import find_curves, load_curve
 
     curves = find_curves(args.results)
+    _refuse_overwriting_results(args)
     extra = [load_curve(p) for p in args.extra or []]
     plot_rd(curves, args.output, extra, title=args.title or "", max_bpp=args.max_bpp, log_x=args.log_x)
     print(f"wrote {args.output} ({len(curves)} curves, {len(extra)} extra)")
@@ -186,10 +194,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from shvq.eval.images import list_images
     from shvq.eval.plot import rd_figure_png
+    from shvq.fileio import write_atomic
     from shvq.eval.report import build_report, report_crops
     from shvq.eval.results import find_curves, load_curve
 
     curves = find_curves(args.results)
+    _refuse_overwriting_results(args)
     names = [c.name for c in curves]
     anchor_name = args.anchor or ("jpeg" if "jpeg" in names else names[0])
     if anchor_name not in names:
@@ -213,7 +223,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for n in notes:
         _note(n)
     page = build_report(curves, anchor, plot_png, crops, notes=notes)
-    Path(args.output).write_text(page, encoding="utf-8")
+    write_atomic(args.output, page.encode("utf-8"), overwrite=True)
     print(f"wrote {args.output} ({len(page) // 1024} KiB, self-contained)")
     return 0
 

@@ -68,5 +68,7 @@ def plot_rd(
     max_bpp: float | None = None,
     log_x: bool = False,
 ) -> None:
-    """Write :func:`rd_figure_png` to ``out`` (PNG)."""
-    Path(out).write_bytes(rd_figure_png(curves, extra, title=title, max_bpp=max_bpp, log_x=log_x))
+    """Write :func:`rd_figure_png` to ``out`` (PNG, atomically; an existing file is replaced)."""
+    from shvq.fileio import write_atomic
+
+    write_atomic(out, rd_figure_png(curves, extra, title=title, max_bpp=max_bpp, log_x=log_x), overwrite=True)

@@ -31,8 +31,11 @@ def _note(message: str | None) -> None:
         print(f"shvq: note: {message}", file=sys.stderr)
 
 
-def _check_output(path: str, force: bool) -> Path:
+def _check_output(path: str, force: bool, src: Path) -> Path:
+    from shvq.fileio import refuse_overwriting_inputs
+
     out = Path(path)
+    refuse_overwriting_inputs([out], [src])
     if out.is_dir():
         raise ImageCliError(f"{out} is a directory")
     if out.exists() and not force:
@@ -54,7 +57,7 @@ def _check_input(path: str) -> Path:
 # ----------------------------------------------------------------------- compress
 def _cmd_compress(args: argparse.Namespace) -> int:
     src = _check_input(args.input)
-    out = _check_output(args.output, args.force)
+    out = _check_output(args.output, args.force, src)
     from shvq.fileio import write_atomic
     from shvq.image import zoo
     from shvq.image.convert import load_image
@@ -120,7 +123,7 @@ def _encoder_factory(device: str, refine: int = 0, *, postfilter: bool = True) -
 def _cmd_decompress(args: argparse.Namespace) -> int:
     """Decode with the numpy engine on the CPU, always (so there is no ``--device`` here)."""
     src = _check_input(args.input)
-    out = _check_output(args.output, args.force)
+    out = _check_output(args.output, args.force, src)
     from shvq.coding.container import PayloadKind, read_container
     from shvq.fileio import write_atomic
     from shvq.image import zoo

@@ -69,6 +69,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_compress(args: argparse.Namespace) -> int:
     import torch
 
+    from shvq.fileio import refuse_overwriting_inputs, write_atomic
     from shvq.nets.checkpoint import load_checkpoint
     from shvq.nets.data import load_dataset
     from shvq.nets.fileformat import save_compressed
@@ -78,8 +79,13 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     _threads(args.threads)
     dev = _device(args)
     out = Path(args.output)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists (use --force to overwrite)")
+    report_path = out.with_suffix(".json")
+    if report_path == out:
+        raise ValueError(f"{out}: the compressed file must not end in .json (its report goes to OUT with .json)")
+    refuse_overwriting_inputs([out, report_path], [args.model])
+    for path in (out, report_path):
+        if path.exists() and not args.force:
+            raise FileExistsError(f"{path} exists (use --force to overwrite)")
     if args.amp and args.method == "uniform":
         print("shvq: note: --amp has no effect with --method uniform (it does not train)", file=sys.stderr)
     model, meta = load_checkpoint(args.model)
@@ -147,7 +153,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     }
     if coder == "ans":
         report["estimated_index_bytes"] = qnet.weight_bits_estimate() / 8
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    write_atomic(report_path, (json.dumps(report, indent=2) + "\n").encode(), overwrite=args.force)
     print(json.dumps({k: v for k, v in report.items() if k not in ("config", "log")}))
     return 0
 
