@@ -123,6 +123,27 @@ def test_weights_dir_from_the_environment(tmp_path, monkeypatch) -> None:
     assert [e.name for e in zoo.available()] == [e.name for e in shipped]
 
 
+def test_a_models_folder_that_does_not_exist_is_an_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    from shvq.cli import main
+
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(UnknownModelError, match="no such models folder"):
+        zoo.available(missing)
+    with pytest.raises(UnknownModelError, match="no such models folder"):
+        zoo.entry("t1", weights_dir=missing)
+    assert main(["models", "--models-dir", str(missing)]) == 2
+    assert "no such models folder" in capsys.readouterr().err
+    monkeypatch.setenv(zoo.WEIGHTS_ENV, str(missing))
+    with pytest.raises(UnknownModelError, match="SHVQ_WEIGHTS_DIR"):
+        zoo.available()
+    # a folder without a retired/ subfolder still finds (and misses) models as before
+    save_model(make_tiny(0), tmp_path / "t1", {"name": "t1"})
+    monkeypatch.delenv(zoo.WEIGHTS_ENV)
+    assert zoo.entry("t1", weights_dir=tmp_path).name == "t1"
+    with pytest.raises(ModelMismatchError):
+        zoo.entry(content_hash=bytes(8), weights_dir=tmp_path)
+
+
 def test_shipped_models_keep_the_size_guard_within_three_times_the_fixed_one() -> None:
     """What fileformat.MAX_PIXELS_PER_BYTE's docstring promises: every shipped model needs at
     least ~0.4 bits per 16x16 block (its cheapest symbol of every group in its most confident

@@ -83,10 +83,17 @@ WEIGHTS_ENV = "SHVQ_WEIGHTS_DIR"
 
 
 def _dir(weights_dir: str | os.PathLike[str] | None) -> Path:
-    if weights_dir is not None:
-        return Path(weights_dir)
-    env = os.environ.get(WEIGHTS_ENV)
-    return Path(env) if env else WEIGHTS_DIR
+    """The models folder: ``weights_dir``, else ``$SHVQ_WEIGHTS_DIR``, else the package's. One
+    that was asked for (either of the first two) must exist: a mistyped folder is an
+    :class:`UnknownModelError`, not an empty list of models."""
+    asked = weights_dir if weights_dir is not None else os.environ.get(WEIGHTS_ENV) or None
+    if asked is None:
+        return WEIGHTS_DIR
+    d = Path(asked)
+    if not d.is_dir():
+        where = "" if weights_dir is not None else f" (${WEIGHTS_ENV})"
+        raise UnknownModelError(f"{d}{where}: no such models folder")
+    return d
 
 
 def available(weights_dir: str | os.PathLike[str] | None = None) -> list[ZooEntry]:
@@ -124,6 +131,12 @@ def available(weights_dir: str | os.PathLike[str] | None = None) -> list[ZooEntr
     ]
 
 
+def _retired(weights_dir: str | os.PathLike[str] | None) -> list[ZooEntry]:
+    """The retired models of a models folder (none if it keeps no :data:`RETIRED` subfolder)."""
+    d = _dir(weights_dir) / RETIRED
+    return available(d) if d.is_dir() else []
+
+
 def entry(
     name: str | None = None,
     *,
@@ -144,7 +157,7 @@ def entry(
         for m in models:
             if m.content_hash == h:
                 return m
-        for m in available(_dir(weights_dir) / RETIRED):  # read only when no shipped model matches
+        for m in _retired(weights_dir):  # read only when no shipped model matches
             if m.content_hash == h:
                 return m
         raise ModelMismatchError(
@@ -163,7 +176,7 @@ def entry(
     for m in models:
         if m.name == name:
             return m
-    for m in available(_dir(weights_dir) / RETIRED):  # an earlier generation, asked for by name
+    for m in _retired(weights_dir):  # an earlier generation, asked for by name
         if m.name == name:
             return m
     raise UnknownModelError(f"no shipped image model named {name!r} (available: {names})")
