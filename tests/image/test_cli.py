@@ -198,6 +198,22 @@ def test_force_never_overwrites_the_input(tmp_path: Path, models_dir: Path, caps
     assert (png.read_bytes(), shvq_file.read_bytes()) == before
 
 
+def test_decompress_writes_the_lossless_format_of_the_suffix(tmp_path: Path, png: Path, models_dir: Path, capsys) -> None:
+    shvq_file = tmp_path / "a.shvq"
+    assert run(["compress", str(png), "-o", str(shvq_file), "--models-dir", str(models_dir)], capsys)[0] == 0
+    decoded = {}
+    for name, fmt in (("a.png", "PNG"), ("a", "PNG"), ("a.PPM", "PPM"), ("a.bmp", "BMP"), ("a.tiff", "TIFF")):
+        out = tmp_path / name
+        assert run(["decompress", str(shvq_file), "-o", str(out), "--models-dir", str(models_dir)], capsys)[0] == 0
+        with Image.open(out) as im:
+            assert im.format == fmt
+            decoded[name] = np.asarray(im.convert("RGB"))
+    assert all(np.array_equal(d, decoded["a.png"]) for d in decoded.values())
+    for name in ("a.jpg", "a.webp"):
+        code, _, err = run(["decompress", str(shvq_file), "-o", str(tmp_path / name), "--models-dir", str(models_dir)], capsys)
+        assert code == 2 and "written losslessly" in err and not (tmp_path / name).exists()
+
+
 def test_unsupported_mode_is_an_error(tmp_path: Path, models_dir: Path, capsys) -> None:
     p = tmp_path / "i16.png"
     Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).save(p)

@@ -127,14 +127,15 @@ def _cmd_decompress(args: argparse.Namespace) -> int:
     from shvq.coding.container import PayloadKind, read_container
     from shvq.fileio import write_atomic
     from shvq.image import zoo
-    from shvq.image.convert import encode_png
+    from shvq.image.convert import encode_image, output_format
 
+    fmt = output_format(out)
     container = read_container(src)
     if container.kind != PayloadKind.IMAGE:
         raise ImageCliError(f"{src} holds a {container.kind.name.lower()} payload, not an image")
     e = zoo.entry(content_hash=container.model_hash, weights_dir=args.models_dir)
     rgb = zoo.load_engine_entry(e).decompress(container)
-    write_atomic(out, encode_png(rgb), overwrite=args.force)
+    write_atomic(out, encode_image(rgb, fmt), overwrite=args.force)
     h, w = rgb.shape[:2]
     print(f"{src} -> {out}: {w}x{h}, model {e.name}")
     return 0
@@ -239,12 +240,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "model's reconstruction")
     p.set_defaults(func=_cmd_compress)
 
-    p = sub.add_parser("decompress", help="decompress a .shvq image file to PNG",
+    p = sub.add_parser("decompress", help="decompress a .shvq image file to PNG (or PPM, BMP, TIFF)",
                        description="Decode a .shvq image file with the shipped model it names (by content hash). "
                        "Decoding always runs in the numpy engine on the CPU, in float64 (there is no --device), so a "
                        "file decodes to the same pixels on every machine.")
     p.add_argument("input", help=".shvq file")
-    p.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    p.add_argument("-o", "--output", required=True,
+                   help="the image to write, lossless, in the format of its suffix: .png (also with no suffix), "
+                   ".ppm/.pnm, .bmp or .tif/.tiff")
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.add_argument("--models-dir", help=models_help)
     p.set_defaults(func=_cmd_decompress)

@@ -131,6 +131,37 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+LOSSLESS_OUTPUTS = {"": "PNG", ".png": "PNG", ".ppm": "PPM", ".pnm": "PPM", ".bmp": "BMP", ".tif": "TIFF",
+                    ".tiff": "TIFF"}
+"""File suffixes (lower case) a decoded image can be written as, and their formats: lossless
+ones only, so the file holds exactly the decoded pixels (no suffix: PNG)."""
+
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    """The lossless format for an output path from its suffix (:data:`LOSSLESS_OUTPUTS`);
+    ``ValueError`` for any other suffix (a ``.jpg`` holding PNG bytes would surprise, and a JPEG
+    would lose pixels again)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in LOSSLESS_OUTPUTS:
+        known = ", ".join(s for s in LOSSLESS_OUTPUTS if s)
+        raise ValueError(f"{path}: decoded images are written losslessly as {known} (or no suffix: PNG), not {suffix}")
+    return LOSSLESS_OUTPUTS[suffix]
+
+
+def encode_image(rgb: np.ndarray, fmt: str) -> bytes:
+    """uint8 ``H×W×3`` -> the bytes of a lossless file in ``fmt`` (a value of
+    :data:`LOSSLESS_OUTPUTS`; PNG through :func:`encode_png`)."""
+    if fmt == "PNG":
+        return encode_png(rgb)
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
 def note(message: str | None) -> None:
     """Emit a conversion note as an :class:`ImageConversionWarning` (nothing for None)."""
     if message:
@@ -141,7 +172,10 @@ __all__ = [
     "EXIF_ORIENTATION",
     "MAX_PIXELS",
     "ImageConversionWarning",
+    "LOSSLESS_OUTPUTS",
+    "encode_image",
     "encode_png",
+    "output_format",
     "load_image",
     "note",
     "rgb_from_array",
