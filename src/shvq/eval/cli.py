@@ -194,9 +194,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from shvq.eval.images import list_images
     from shvq.eval.plot import rd_figure_png
-    from shvq.fileio import write_atomic
     from shvq.eval.report import build_report, report_crops
     from shvq.eval.results import find_curves, load_curve
+    from shvq.fileio import write_atomic
 
     curves = find_curves(args.results)
     _refuse_overwriting_results(args)
