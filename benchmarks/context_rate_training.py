@@ -20,6 +20,11 @@ model, then is measured on val from real files; ``D + β·bpp`` (``D`` the MSE o
     python benchmarks/context_rate_training.py --arm iid --steps 0 --out runs/ctx-rate/refit
     (the first two side by side, one core each; the third measures the refreezing and refitting alone)
     python benchmarks/context_rate_training.py --report runs/ctx-rate
+
+The code lengths come from :class:`shvq.image.batch_code_lengths.BatchCodeLengths` (the coder's
+contexts for the whole batch, on the training device), so the same arms run on a GPU with
+``--device cuda`` and GPU-sized ``--steps``, ``--crop`` and ``--batch``; the refit and the
+measurement afterwards run on the CPU.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -42,7 +46,8 @@ def run_arm(args: argparse.Namespace) -> None:
     from shvq.image import zoo
     from shvq.image.checkpoint import save_model
     from shvq.image.data import RandomCrops, load_folder
-    from shvq.image.refine import CodeLengths, straight_through
+    from shvq.image.batch_code_lengths import BatchCodeLengths
+    from shvq.image.refine import straight_through
     from shvq.image.train import _load_init, evaluate, freeze_on_batches
 
     torch.manual_seed(args.seed)
@@ -50,9 +55,10 @@ def run_arm(args: argparse.Namespace) -> None:
     engine = zoo.load_engine_entry(e)
     if args.arm == "iid":
         engine.context = None  # CodeLengths then charges the marginal tables
-    lengths = CodeLengths(engine)
+    dev = torch.device(args.device)
+    lengths = BatchCodeLengths(engine, dev)
     beta = float(e.meta["beta"])
-    model = _load_init(str(e.stem), torch.device("cpu"), 0).train()
+    model = _load_init(str(e.stem), dev, 0).train()
     q = model.quantizer
     centers = q.centers.detach()  # L×1 (d = 1)
     sigma = float(q.sigma)
@@ -64,15 +70,14 @@ def run_arm(args: argparse.Namespace) -> None:
     log = (out / "log.jsonl").open("w")
     t0 = time.time()
     for step in range(args.steps):
-        x = crops.batch(step)
+        x = crops.batch(step).to(dev)
         n, _, h, w = x.shape
         y = model.encode_latent(x)  # N×G×h'×w'
         g, hh, ww = y.shape[1:]
         z = y.permute(1, 0, 2, 3).reshape(-1, 1)  # group-major vectors
         idx, phi, q_ste = straight_through(z, centers, sigma)  # m, m×L, m×1
-        sym = idx.reshape(g, n, hh, ww).permute(1, 0, 2, 3).numpy()
-        bits = np.stack([lengths(sym[i]).reshape(g, hh, ww, -1) for i in range(n)], axis=1)  # G×N×h'×w'×L
-        bits_t = torch.from_numpy(np.ascontiguousarray(bits, dtype=np.float32)).reshape(-1, centers.shape[0])
+        sym = idx.reshape(g, n, hh, ww).permute(1, 0, 2, 3)  # N×G×h'×w'
+        bits_t = lengths(sym).permute(1, 0, 2, 3, 4).reshape(-1, centers.shape[0])  # group-major, as phi
         y_hat = q_ste.reshape(g, n, hh, ww).permute(1, 0, 2, 3)
         x_hat = model.decode_latent(y_hat, h, w)
         d = F.mse_loss(x_hat, x) * 255.0**2
@@ -86,7 +91,7 @@ def run_arm(args: argparse.Namespace) -> None:
                               "bpp_soft": float(rate.detach()),
                               "bpp_hard": hard, "elapsed_s": round(time.time() - t0, 1)}) + "\n")
         log.flush()
-    model.eval()
+    model = model.cpu().eval()
     freeze_on_batches(model, crops, args.steps, 32)
     coded = model.with_contexts(16, 5).eval()
     coded.fit_contexts(load_folder(args.data))
@@ -127,6 +132,8 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=81)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="where the training steps run (cpu, cuda); the refit and "
+                    "the measurement run on the CPU")
     ap.add_argument("--data", default=str(DATA / "train"))
     ap.add_argument("--val", default=str(DATA / "val"))
     ap.add_argument("--out", default=None)
