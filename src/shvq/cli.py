@@ -22,19 +22,35 @@ class CliError(ShvqError):
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from shvq.coding.container import read_container
+    from shvq.coding.container import PayloadKind, read_container
 
     container = read_container(args.file)
     header = {"file": str(args.file), **container.header()}
+    if container.kind == PayloadKind.IMAGE:
+        h, w = container.shape[:2]
+        header["bpp"] = 8 * header["file_bytes"] / (h * w) if h * w else None
+        header["model"] = _image_model_name(container.model_hash)
     print(json.dumps(header, indent=2 if args.pretty else None))
     return 0
+
+
+def _image_model_name(content_hash: bytes) -> str | None:
+    """The name of the shipped (or retired) image model with this content hash, else None."""
+    from shvq.image import zoo
+
+    try:
+        return zoo.entry(content_hash=content_hash).name
+    except ShvqError:
+        return None
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "info",
         help="print a compressed file's header as JSON",
-        description="Validate a .shvq file (magic, version, checksum, every length) and print its header as JSON.",
+        description="Validate a .shvq file (magic, version, checksum, every length) and print its header as JSON; "
+        "for an image, also its bits per pixel and the name of the model that decodes it (null if none here has "
+        "its content hash).",
     )
     p.add_argument("file", help="a .shvq file")
     p.add_argument("--pretty", action="store_true", help="indent the JSON")

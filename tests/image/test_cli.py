@@ -214,6 +214,24 @@ def test_decompress_writes_the_lossless_format_of_the_suffix(tmp_path: Path, png
         assert code == 2 and "written losslessly" in err and not (tmp_path / name).exists()
 
 
+def test_info_names_the_model_and_the_rate_of_an_image_file(tmp_path: Path, png: Path, models_dir: Path, capsys,
+                                                            monkeypatch) -> None:
+    import json
+
+    out = tmp_path / "a.shvq"
+    assert run(["compress", str(png), "-o", str(out), "--models-dir", str(models_dir), "--quality", "2"], capsys)[0] == 0
+    monkeypatch.setenv("SHVQ_WEIGHTS_DIR", str(models_dir))
+    code, stdout, _ = run(["info", str(out)], capsys)
+    info = json.loads(stdout)
+    assert code == 0 and info["model"] == "tiny-2" and info["shape"] == [21, 35]
+    assert info["bpp"] == pytest.approx(8 * out.stat().st_size / (21 * 35))
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    monkeypatch.setenv("SHVQ_WEIGHTS_DIR", str(empty))
+    code, stdout, _ = run(["info", str(out)], capsys)
+    assert code == 0 and json.loads(stdout)["model"] is None  # no model here has its hash
+
+
 def test_unsupported_mode_is_an_error(tmp_path: Path, models_dir: Path, capsys) -> None:
     p = tmp_path / "i16.png"
     Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).save(p)
