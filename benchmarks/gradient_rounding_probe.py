@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rdoq_probe import DATA, sensitivities  # noqa: E402
+from rdoq_probe import DATA, real_point, sensitivities  # noqa: E402
 
 from shvq.image import zoo  # noqa: E402
 from shvq.image.convert import load_image  # noqa: E402
@@ -52,14 +52,6 @@ def sse_gradient(model: ImageCodec, eng: CodecEngine, s: np.ndarray, rows: int, 
     (((x_hat.clamp(0, 1) - x) ** 2).sum() * 255.0**2).backward()
     assert yt.grad is not None
     return yt.grad[0].numpy().reshape(yq.shape[2], -1).astype(np.float64)
-
-
-def real_point(eng: CodecEngine, s: np.ndarray, px: np.ndarray) -> tuple[float, float]:
-    """(bpp, PSNR dB) of the real file of symbols ``s``, post-filter included, decoded back."""
-    h, w = px.shape[:2]
-    data = eng.encode_symbols(s, h, w, original=px)
-    mse = float(np.mean((eng.decompress(data).astype(np.float64) - px) ** 2))
-    return 8 * len(data) / (h * w), 10 * np.log10(255.0**2 / mse)
 
 
 def main() -> None:

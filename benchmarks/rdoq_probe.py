@@ -75,6 +75,14 @@ def rate_aware(eng: CodecEngine, lat: np.ndarray, w: np.ndarray, lam: float, len
     return s
 
 
+def real_point(eng: CodecEngine, s: np.ndarray, px: np.ndarray) -> tuple[float, float]:
+    """(bpp, PSNR dB) of the real file of symbols ``s``, post-filter included, decoded back."""
+    h, w = px.shape[:2]
+    data = eng.encode_symbols(s, h, w, original=px)
+    mse = float(np.mean((eng.decompress(data).astype(np.float64) - px) ** 2))
+    return 8 * len(data) / (h * w), 10 * np.log10(255.0**2 / mse)
+
+
 def measure(names: list[str], mults: list[float]) -> dict[str, dict[str, list[tuple[float, float]]]]:
     """Per model and multiplier, ``(bpp, PSNR)`` of every val photo's real file."""
     vals = sorted((DATA / "val").glob("*.png"))
@@ -101,9 +109,7 @@ def measure(names: list[str], mults: list[float]) -> dict[str, dict[str, list[tu
             sse = float(((dec.astype(np.float64) - px) ** 2).sum())
             for m in mults:
                 s = s0 if m == 0 else rate_aware(eng, lat, w, m * sse / (8 * len(plain)), lengths)
-                out = eng.decompress(data := eng.encode_symbols(s, hh, ww, original=px))
-                mse = float(np.mean((out.astype(np.float64) - px) ** 2))
-                rows[str(m)].append((8 * len(data) / (hh * ww), 10 * np.log10(255.0**2 / mse)))
+                rows[str(m)].append(real_point(eng, s, px))
         points[name] = rows
         print(name, "  ".join(f"m={m}: {np.mean([b for b, _ in r]):.4f} / {np.mean([p for _, p in r]):.3f}"
                               for m, r in rows.items()), flush=True)
