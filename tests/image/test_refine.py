@@ -136,6 +136,19 @@ def test_same_bytes_every_time_and_for_any_caller_thread_count() -> None:
                                   expected_pixels(eng.synthesise(eng.latent_from_symbols(sym, rows, cols), h, w), a))
 
 
+def test_refinement_leaves_the_model_untouched() -> None:
+    """The steps run on a private channels-last copy of the synthesis whose weights need no
+    gradient: the caller's model keeps its state, its memory layout and no ``.grad``."""
+    model = _with_contexts()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    refine_symbols(model, smooth_image(40, 56, seed=2), RefineSettings(LAMBDA, steps=3, lr=0.05))
+    assert all(p.grad is None for p in model.parameters())
+    assert all(p.requires_grad for p in model.parameters())
+    for k, v in model.state_dict().items():
+        assert v.is_contiguous(), k
+        assert torch.equal(v, state[k]), k
+
+
 @pytest.mark.parametrize("lr", [0.03, 0.5])
 def test_latent_adam_steps_are_torch_adams_bit_for_bit(lr: float) -> None:
     gen = torch.Generator().manual_seed(3)

@@ -81,6 +81,6 @@ class RefinedShvqCodec(ShvqCodec):
         return bytes(self._encoders[index].compress(image))
 
     def _library_version(self) -> str:
-        from shvq.image.refine import DEFAULT_LR, DEFAULT_STEPS, RATE_SCALE
+        from shvq.image.refine import DEFAULT_LR, DEFAULT_STEPS, NUMERICS, RATE_SCALE
 
-        return f"{super()._library_version()}|steps={DEFAULT_STEPS},lr={DEFAULT_LR},scale={RATE_SCALE}"
+        return f"{super()._library_version()}|steps={DEFAULT_STEPS},lr={DEFAULT_LR},scale={RATE_SCALE},{NUMERICS}"

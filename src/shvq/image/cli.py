@@ -231,7 +231,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "engine, which starts fastest; a GPU only pays off for very large images)")
     p.add_argument("--refine", type=int, nargs="?", const=20, default=0, metavar="STEPS",
                    help="encoder-side refinement: STEPS gradient steps (default 20) on this image's latent toward "
-                   "smaller files and better pixels from the same model; about 1.2 s per step for a 768x512 image "
+                   "smaller files and better pixels from the same model; about 0.6 s per step for a 768x512 image "
                    "on two cores (96-channel models); the file decodes as any other (0, the default: off)")
     p.add_argument("--no-postfilter", action="store_true",
                    help="leave out the image's adaptive post-filter (a few hundred bytes of filter weights, fitted "

@@ -33,14 +33,17 @@ the work runs at a fixed thread count (:data:`THREADS`, whatever the caller's) a
 a fixed sequence of operations. Unlike the plain encoder it runs in float32 PyTorch, so another
 CPU type may choose differently; every file decodes the same everywhere regardless.
 
-Cost: about ``steps`` forward + backward passes of the synthesis transform (about 1.2 s each for
-a 768×512 image with the 96-channel models on two cores of the development machine: 24–28 s in
-all for ``shvq compress --refine`` of the default 20 steps, session 11; see ``docs/RESULTS.md``).
+Cost: about ``steps`` forward + backward passes of the synthesis transform, run channels-last on
+a copy without weight gradients (:func:`latent_synthesis`). For a 768×512 image with the
+96-channel models on two cores of the development machine, a step takes about 0.6 s, and the
+default 20 steps about 12 s (``benchmarks/bench_refine.py``, session 12; before, 1.1–1.2 s per
+step and 24–28 s per ``shvq compress --refine``; see ``docs/RESULTS.md``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,6 +76,11 @@ quality. Measured on training crops (``benchmarks/refine_settings.py``): against
 encoders' curve, 0.1 saved 13–32 % of the bytes at equal PSNR, 0.5 from −3 % to 28 %, 1 at most
 14 %; the shipped models' β were set for training under the marginal rate and sit on a curve that
 flattens at the top, where buying quality is what pays."""
+NUMERICS = "float32-channels-last"
+"""How the gradient steps compute (see :func:`latent_synthesis`). Another arrangement of the same
+arithmetic rounds differently and may pick other symbols, so this is part of what names the
+refining encoder in the evaluation cache (:mod:`shvq.eval.shvq_codec`); before session 12 the
+steps ran in the default layout (then unnamed)."""
 THREADS = 2
 """PyTorch CPU threads a refinement runs with, whatever the caller set (so it gives the same
 bytes for any caller thread count)."""
@@ -172,13 +180,37 @@ def refine_symbols(
         del x
         if settings.steps > 0:
             lengths = CodeLengths(engine or model.engine())
+            synthesis = latent_synthesis(model)
             side = tile or model.tile_size
             for r, c in tiling.grid(y0.shape[2], y0.shape[3], side, model.halo):
-                res = _refine_tile(model, lengths, y0, symbols, target, (r, c), (h, w), settings, on_step)
+                res = _refine_tile(model, synthesis, lengths, y0, symbols, target, (r, c), (h, w), settings, on_step)
                 if report is not None:
                     report.append(res)
     s = symbols[0]
     return s.reshape(s.shape[0], -1).cpu().numpy().astype(np.int64), h, w
+
+
+class _ChannelsLast(torch.nn.Module):
+    """Runs ``inner`` on its input in the channels-last memory layout (same values)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.inner(x.contiguous(memory_format=torch.channels_last))
+
+
+def latent_synthesis(model: ImageCodec) -> torch.nn.Module:
+    """What the steps decode with: a private copy of ``model.synthesis`` whose parameters need no
+    gradient (a backward pass then computes none for them and leaves the model's ``.grad``
+    alone), run in the channels-last memory layout, which PyTorch's CPU convolutions take much
+    faster: 429 against 764 ms for forward + backward of a 768×512 image with the 96-channel
+    models on two cores (``benchmarks/bench_refine.py``, session 12)."""
+    inner = copy.deepcopy(model.synthesis)
+    for p in inner.parameters():
+        p.requires_grad_(False)
+    return _ChannelsLast(inner.to(memory_format=torch.channels_last))
 
 
 def straight_through(z: Tensor, centers: Tensor, sigma: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -250,6 +282,7 @@ class CodeLengths:
 
 def _refine_tile(
     model: ImageCodec,
+    synthesis: torch.nn.Module,
     code_lengths: CodeLengths,
     y0: Tensor,
     symbols: Tensor,
@@ -290,7 +323,7 @@ def _refine_tile(
         hard_bits = float(bits.gather(1, idx.unsqueeze(1)).sum())
         latent = region.clone()
         latent[:, :, ir, ic] = q.from_vectors(q_ste, var.shape)
-        x_hat = (model.synthesis(latent) + 0.5)[:, :, top:bottom, left:right]
+        x_hat = (synthesis(latent) + 0.5)[:, :, top:bottom, left:right]
         d = F.mse_loss(x_hat.clamp(0.0, 1.0), want) * (255.0**2)
         hard_loss = float(d.detach()) + lam * hard_bits / pixels
         if step == 0:
@@ -301,8 +334,7 @@ def _refine_tile(
         if step == settings.steps:
             break
         loss = d + lam * (phi * bits).sum() / pixels
-        opt.zero_grad()
-        loss.backward()
+        (var.grad,) = torch.autograd.grad(loss, var)
         opt.step()
         if on_step is not None:
             on_step()
