@@ -205,8 +205,8 @@ def latent_synthesis(model: ImageCodec) -> torch.nn.Module:
     """What the steps decode with: a private copy of ``model.synthesis`` whose parameters need no
     gradient (a backward pass then computes none for them and leaves the model's ``.grad``
     alone), run in the channels-last memory layout, which PyTorch's CPU convolutions take much
-    faster: 429 against 764 ms for forward + backward of a 768×512 image with the 96-channel
-    models on two cores (``benchmarks/bench_refine.py``, session 12)."""
+    faster: 0.43–0.47 s against 0.76–0.87 s for forward + backward of a 768×512 image with the
+    96-channel models on two cores (two runs of ``benchmarks/bench_refine.py``, session 12)."""
     inner = copy.deepcopy(model.synthesis)
     for p in inner.parameters():
         p.requires_grad_(False)
