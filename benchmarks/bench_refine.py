@@ -1,6 +1,6 @@
 """Speed of the refining encoder (``shvq compress --refine``) on one 768×512 photo.
 
-    python benchmarks/bench_refine.py [--model mse-5] [--steps 20] [--rounds 3]
+    python benchmarks/bench_refine.py [--model mse-5] [--steps 5] [--rounds 3]
 
 A refinement step is one forward and one backward pass of the synthesis transform in float32
 PyTorch (gradient with respect to the latent), plus the code lengths and the soft assignment.
@@ -52,7 +52,7 @@ def median_ms(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="mse-5")
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=refine.DEFAULT_STEPS)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--image", type=Path, default=None)
     args = ap.parse_args()

@@ -19,6 +19,9 @@ from shvq.coding.context import MAX_CONTEXTS, MAX_VALUE_CONTEXTS
 from shvq.errors import ShvqError
 
 DEVICE_HELP = "auto (CUDA if a GPU is visible, else CPU), cpu, cuda or cuda:N"
+DEFAULT_REFINE_STEPS = 5
+"""``shvq.image.refine.DEFAULT_STEPS``, kept here so that the CLI starts without importing PyTorch
+(a test holds the two equal)."""
 """What ``--device`` accepts (:data:`shvq.device.DEVICE_HELP`, repeated: that module imports PyTorch)."""
 
 
@@ -229,8 +232,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--models-dir", help=models_help)
     p.add_argument("--device", default="cpu", help=f"where the encoder runs: {DEVICE_HELP} (default cpu: the numpy "
                    "engine, which starts fastest; a GPU only pays off for very large images)")
-    p.add_argument("--refine", type=int, nargs="?", const=20, default=0, metavar="STEPS",
-                   help="encoder-side refinement: STEPS gradient steps (default 20) on this image's latent toward "
+    p.add_argument("--refine", type=int, nargs="?", const=DEFAULT_REFINE_STEPS, default=0, metavar="STEPS",
+                   help=f"encoder-side refinement: STEPS gradient steps (default {DEFAULT_REFINE_STEPS}) on this image's latent toward "
                    "smaller files and better pixels from the same model; about 0.6 s per step for a 768x512 image "
                    "on two cores (96-channel models); the file decodes as any other (0, the default: off)")
     p.add_argument("--no-postfilter", action="store_true",
