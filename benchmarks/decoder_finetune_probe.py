@@ -57,8 +57,28 @@ class LatentPairs:
                 padded = np.pad(px, ((0, rows * STRIDE - h), (0, cols * STRIDE - w), (0, 0)), mode="edge")
                 self.latents.append(torch.from_numpy(np.ascontiguousarray(lat.transpose(2, 0, 1))))
                 self.pixels.append(torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1))))
+        self._weigh()
+
+    def _weigh(self) -> None:
         areas = np.array([t.shape[1] * t.shape[2] for t in self.latents], dtype=np.float64)
         self.weights = areas / areas.sum()
+
+    def save(self, path: Path) -> None:
+        """Write the pairs as one ``.npz`` of plain arrays (no pickles)."""
+        arrays = {f"lat{i}": t.numpy() for i, t in enumerate(self.latents)}
+        arrays.update({f"pix{i}": t.numpy() for i, t in enumerate(self.pixels)})
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> LatentPairs:
+        """Read what :meth:`save` wrote."""
+        pairs = cls.__new__(cls)
+        with np.load(path, allow_pickle=False) as z:
+            n = sum(1 for k in z.files if k.startswith("lat"))
+            pairs.latents = [torch.from_numpy(z[f"lat{i}"]) for i in range(n)]
+            pairs.pixels = [torch.from_numpy(z[f"pix{i}"]) for i in range(n)]
+        pairs._weigh()
+        return pairs
 
     def batch(self, rng: np.random.Generator, n: int, crop: int, margin: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``n`` windows: latents ``n×M×crop×crop``, pixels ``n×3×16crop×16crop`` in [0, 1] and a
@@ -109,7 +129,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--cache", type=Path, default=None, help="folder for the training latents (scratch, reused by later runs)")
+    ap.add_argument("--cache", type=Path, default=None, help="folder for the training latents (an .npz, reused by later runs)")
     args = ap.parse_args()
     if not (DATA / "train").is_dir():
         raise SystemExit(f"needs the photos of {DATA}")
@@ -119,14 +139,14 @@ def main() -> None:
     model = zoo.load(args.model)
     eng = model.engine()
     t0 = time.time()
-    cache = None if args.cache is None else args.cache / f"{args.model}-{'plain' if args.no_mirror else 'mirror'}.pt"
+    cache = None if args.cache is None else args.cache / f"{args.model}-{'plain' if args.no_mirror else 'mirror'}.npz"
     if cache is not None and cache.exists():
-        train = torch.load(cache, weights_only=False)  # our own scratch file, written below
+        train = LatentPairs.load(cache)
     else:
         train = LatentPairs(eng, load_folder(DATA / "train"), mirror=not args.no_mirror)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(train, cache)
+            train.save(cache)
     val = load_folder(DATA / "val")
     val_lat = []
     for im in val:

@@ -226,7 +226,8 @@ class ImageCodec(nn.Module):
         tile_size: side of the tiles, in latent positions, that compress, decompress, reconstruct
             and eval-mode forward process images in (default :data:`shvq.image.tiling.TILE`);
             an image whose latent fits in one tile runs in one piece. Only memory and speed
-            depend on it: the halo (:attr:`halo`) makes every tiling give bit-identical results.
+            depend on it: the halo (:attr:`halo`) makes every tiling give the same symbols and pixels
+            (and floats equal to a rounding unit, see :mod:`shvq.image.tiling`).
             Not part of the model's state or hash.
         halo: overlap of the tiles in latent positions, from the kernel size
             (:func:`shvq.image.tiling.halo_for`).

@@ -1,4 +1,5 @@
-"""Tiled analysis and synthesis: big images in bounded memory, bit-identical to whole-image runs.
+"""Tiled analysis and synthesis: big images in bounded memory, the same symbols and pixels as
+whole-image runs.
 
 A 6000×4000 photo run through the transforms in one piece needs several GB for the activations
 (64 channels at half resolution alone is 3 GB in float32, and the convolutions' column buffers
@@ -22,10 +23,13 @@ pixels ``S·p ± r`` and a pixel ``o`` on latent positions ``q`` with ``|S·q �
 output of a tile sees exactly the inputs it sees in the whole image, and because the tile's
 edges are either at the image border (where the whole image is zero-padded too) or at least
 ``r`` away, every intermediate value it depends on is also the same. The tiles compute the same
-sums on the same numbers; with PyTorch's native (non-oneDNN) convolutions, that
-:func:`shvq.image.model.reproducible_cpu` selects, the results are bit-identical to the
-whole-image run, and in the numpy engine (:mod:`shvq.image.engine`, float64) the symbols and
-pixels are identical (asserted in ``tests/image/test_tiling.py``), so tiling never shows in a file.
+sums on the same numbers. With PyTorch's native (non-oneDNN) convolutions, which
+:func:`shvq.image.model.reproducible_cpu` selects, the floats equal the whole-image run's to a
+rounding unit: bit for bit on most CPUs, but on an AVX-512 host (session 12) the BLAS ordered
+some float64 dot products by the matrix's size and about 8 % of a latent's values differed in
+the last bit (4e-17). In the numpy engine (:mod:`shvq.image.engine`, float64), which writes and
+reads the files, the symbols and pixels are identical (all asserted in
+``tests/image/test_tiling.py``), so tiling never shows in a file.
 
 The geometry (:func:`spans`, :func:`grid`, :func:`halo_for`) needs no PyTorch; :func:`analyse` and
 :func:`synthesise` run PyTorch transforms.
