@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, ClassVar
-
 import numpy as np
 
 from shvq.eval.bdrate import bd_compare
@@ -35,28 +33,10 @@ DATA = ROOT.parent / "shared" / "data" / "images" / "val"
 ANCHORS = ("jpeg2000", "webp", "jpeg")
 
 
-class StepsCodec(RefinedShvqCodec):
-    """The refining encoder at a given number of steps."""
-
-    steps: ClassVar[int] = 20
-
-    def encode(self, image: np.ndarray, quality: float) -> bytes:
-        from shvq.image import zoo
-        from shvq.image.refine import RefineSettings, RefiningEncoder, default_rate_weight
-
-        index = int(self.check_quality(quality))
-        if index not in self._encoders:
-            e = self._entries[index - 1]
-            self._encoders[index] = RefiningEncoder(zoo.load_entry(e), RefineSettings(default_rate_weight(e), steps=self.steps))
-        return bytes(self._encoders[index].compress(image))
-
-    def _library_version(self) -> str:
-        return super()._library_version().replace("steps=20,", f"steps={self.steps},")
-
-
-def codec_for(steps: int) -> StepsCodec:
-    cls = type(f"Refine{steps}", (StepsCodec,), {"steps": steps, "name": f"shvq-refine{steps}",
-                                                  "description": f"shvq, encoder-side refinement, {steps} steps"})
+def codec_for(steps: int) -> RefinedShvqCodec:
+    """The evaluation's refining codec at ``steps`` steps, under its own name (its own cache rows)."""
+    cls = type(f"Refine{steps}", (RefinedShvqCodec,), {"steps": steps, "name": f"shvq-refine{steps}",
+                                                        "description": f"shvq, encoder-side refinement, {steps} steps"})
     return cls()
 
 

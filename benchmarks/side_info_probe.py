@@ -46,20 +46,27 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
 SHIFTS = range(-3, 4)
 
 
-def shift_probe(eng, photos: list[np.ndarray]) -> None:
+def symbol_maps(eng, photos: list[np.ndarray]) -> list[np.ndarray]:
+    """The plain encoder's symbols of each photo as a ``(G, h, w)`` map (computed once, for every probe)."""
+    out = []
+    for im in photos:
+        s, h, w = eng.symbols(im)
+        out.append(s.reshape(s.shape[0], -(-h // STRIDE), -(-w // STRIDE)))
+    return out
+
+
+def shift_probe(eng, maps: list[np.ndarray]) -> None:
     ctx = eng.context
     k, v, p = ctx.num_contexts, ctx.value_contexts, ctx.precision
     cost = -np.log2(np.maximum(ctx.tables, 1) / 2.0**p)  # G × contexts × L, bits
     total = {"now": 0.0, "group": 0.0, "group+class": 0.0}
     print("score-bucket shift per group (best δ per photo, side information not counted)")
-    for i, im in enumerate(photos):
-        s, h, w = eng.symbols(im)
-        g = s.shape[0]
-        maps = s.reshape(g, -(-h // STRIDE), -(-w // STRIDE))
-        flat = maps.reshape(g, -1)
+    for i, m in enumerate(maps):
+        g = m.shape[0]
+        flat = m.reshape(g, -1)
         per_group = np.zeros((g, len(SHIFTS)))
         per_class_best = 0.0
-        for c, (sel, score, pred) in enumerate(ctx.scores(maps)):
+        for c, (sel, score, pred) in enumerate(ctx.scores(m)):
             for gi in range(g):
                 a = np.searchsorted(ctx.edges[c, gi], score[gi], side="right")
                 nu = np.searchsorted(ctx.value_edges[gi], pred[gi], side="right")
@@ -79,13 +86,9 @@ def shift_probe(eng, photos: list[np.ndarray]) -> None:
           f"per group and class {100 * (total['group+class'] / total['now'] - 1):+.2f} % of the symbols' bits")
 
 
-def table_probe(eng, photos: list[np.ndarray]) -> None:
+def table_probe(eng, maps: list[np.ndarray]) -> None:
     ctx = eng.context
     k = ctx.tables.shape[1]
-    maps = []
-    for im in photos:
-        s, h, w = eng.symbols(im)
-        maps.append(s.reshape(s.shape[0], -(-h // STRIDE), -(-w // STRIDE)))
 
     def bits(m: np.ndarray, tables: np.ndarray) -> float:
         return NeighbourContextModel(ctx.zeros, ctx.edges, ctx.weights, ctx.value_edges, tables, ctx.precision).bits(m)
@@ -100,15 +103,15 @@ def table_probe(eng, photos: list[np.ndarray]) -> None:
           f"({ctx.tables.shape[0] * k * ctx.tables.shape[2]} table entries, {maps[0].size} symbols in photo 0)")
 
 
-def feature_probe(model, eng, photos: list[np.ndarray]) -> None:
+def feature_probe(model, eng, photos: list[np.ndarray], maps: list[np.ndarray]) -> None:
     syn = model.synthesis.double()
     layers = list(syn)
     print("per-image least-squares map from the last hidden layer to the pixels' correction (in-sample)")
     gains = {"decoded": [], "filtered": []}
-    for i, im in enumerate(photos):
-        s, h, w = eng.symbols(im)
-        rows, cols = -(-h // STRIDE), -(-w // STRIDE)
-        lat = eng.latent_from_symbols(s, rows, cols)
+    for i, (im, sym_map) in enumerate(zip(photos, maps)):
+        h, w = im.shape[:2]
+        s = sym_map.reshape(sym_map.shape[0], -1)
+        lat = eng.latent_from_symbols(s, sym_map.shape[1], sym_map.shape[2])
         with torch.no_grad():
             f = torch.from_numpy(lat.transpose(2, 0, 1)[None].copy())
             for layer in layers[:-1]:
@@ -158,12 +161,13 @@ def main() -> None:
     eng = model.engine()
     photos = load_folder(DATA / "val")
     print(f"model {args.model} ({model.content_hash().hex()}), {len(photos)} val photos")
+    maps = symbol_maps(eng, photos)
     if args.probe in ("shift", "all"):
-        shift_probe(eng, photos)
+        shift_probe(eng, maps)
     if args.probe in ("tables", "all"):
-        table_probe(eng, photos)
+        table_probe(eng, maps)
     if args.probe in ("features", "all"):
-        feature_probe(model, eng, photos)
+        feature_probe(model, eng, photos, maps)
 
 
 if __name__ == "__main__":

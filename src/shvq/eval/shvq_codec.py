@@ -65,6 +65,14 @@ class RefinedShvqCodec(ShvqCodec):
 
     name: ClassVar[str] = "shvq-refine"
     description: ClassVar[str] = "shvq learned image codec, shipped models, encoder-side latent refinement"
+    steps: ClassVar[int | None] = None
+    """Gradient steps per image; None: ``shvq.image.refine.DEFAULT_STEPS`` (what ``--refine`` takes).
+    ``benchmarks/refine_steps.py`` subclasses with other counts."""
+
+    def _steps(self) -> int:
+        from shvq.image.refine import DEFAULT_STEPS
+
+        return DEFAULT_STEPS if self.steps is None else self.steps
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,10 +85,10 @@ class RefinedShvqCodec(ShvqCodec):
         index = int(self.check_quality(quality))
         if index not in self._encoders:
             e = self._entries[index - 1]
-            self._encoders[index] = RefiningEncoder(zoo.load_entry(e), RefineSettings(default_rate_weight(e)))
+            self._encoders[index] = RefiningEncoder(zoo.load_entry(e), RefineSettings(default_rate_weight(e), self._steps()))
         return bytes(self._encoders[index].compress(image))
 
     def _library_version(self) -> str:
-        from shvq.image.refine import DEFAULT_LR, DEFAULT_STEPS, NUMERICS, RATE_SCALE
+        from shvq.image.refine import DEFAULT_LR, NUMERICS, RATE_SCALE
 
-        return f"{super()._library_version()}|steps={DEFAULT_STEPS},lr={DEFAULT_LR},scale={RATE_SCALE},{NUMERICS}"
+        return f"{super()._library_version()}|steps={self._steps()},lr={DEFAULT_LR},scale={RATE_SCALE},{NUMERICS}"

@@ -255,9 +255,6 @@ class LatentAdam:
         denom = (self.exp_avg_sq.sqrt() / correction2_sqrt).add_(self.eps)
         self.param.addcdiv_(self.exp_avg, denom, value=-self.lr / correction1)
 
-    def zero_grad(self) -> None:
-        self.param.grad = None
-
 
 class CodeLengths:
     """Bits of every symbol value at every position, under the model a file is coded with.
