@@ -22,7 +22,8 @@ the ``M × L`` table alone is trained (synthesis and symbols fixed) by Adam (``-
 window two positions wider on every side, so no window sees padding; seed ``--seed``), starting
 from zero. Then every arm is also measured with the image's post-filter, fitted as the encoder
 fits it (``shvq.image.postfilter``; bits priced by the symbols' ideal code length under the
-model's context model), since the post-filter may take the same gain.
+model's context model), since the post-filter may take the same gain. ``--save NPZ`` keeps the
+learned table (``offsets``, float32 ``M × L``, with the model's name and content hash).
 """
 
 from __future__ import annotations
@@ -36,20 +37,9 @@ import torch
 
 from shvq.eval.metrics import psnr
 from shvq.image import postfilter, zoo
-from shvq.image.data import load_folder
+from shvq.image.data import central_crop, load_folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
-
-
-def central_crop(im: np.ndarray, max_pixels: int) -> np.ndarray:
-    """The central window of ``im`` (``H×W×3``) with about ``max_pixels`` pixels, same aspect."""
-    h, w = im.shape[:2]
-    if h * w <= max_pixels:
-        return im
-    s = (max_pixels / (h * w)) ** 0.5
-    ch, cw = max(16, int(h * s)), max(16, int(w * s))
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return im[top : top + ch, left : left + cw]
 
 
 def to_u8(x: torch.Tensor) -> np.ndarray:
@@ -70,6 +60,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--save", metavar="NPZ", help="with --learn, write the learned table (float32 M × L) here")
     ap.add_argument("--extra", choices=["none", "dw3", "pw1"], default="none",
                     help="with --learn, also learn a zero-initialised residual correction of the latent: "
                          "a per-channel 3×3 convolution (dw3) or a 1×1 convolution across channels (pw1)")
@@ -117,6 +108,8 @@ def main() -> None:
 
     idx = torch.arange(m)[:, None, None]
     learned, extra = learn_offsets(model, centers, train, args) if args.learn else (None, None)
+    if learned is not None and args.save:
+        np.savez(args.save, offsets=learned.numpy(), model=args.model, content_hash=model.content_hash().hex())
 
     scales = [float(s) for s in args.scales.split(",")]
     arms = ["centers (as the files decode)"] + [f"centers + {s:g} × mean offsets" for s in scales]

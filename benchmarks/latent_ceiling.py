@@ -38,7 +38,8 @@ def main() -> None:
             reference = np.round(x[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
             with torch.no_grad():
                 y = model.encode_latent(x)
-                for kind, latent in (("hard", model.quantizer(y, hard=True).quantized), ("soft", y)):
+                q = model.quantizer(y, hard=True)  # hard: as files decode (reconstruction offsets included)
+                for kind, latent in (("hard", model.decoder_input(q.quantized, q.symbols)), ("soft", y)):
                     x_hat = model.decode_latent(latent, h, w)[0].permute(1, 2, 0).numpy() * 255.0
                     psnr[kind].append(image_psnr(reference, x_hat))  # rounded and clipped to 8 bits
         print(f"{e.name:8s} {np.mean(psnr['hard']):10.2f} {np.mean(psnr['soft']):17.2f}", flush=True)

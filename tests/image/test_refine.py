@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from shvq.cli import main
-from shvq.image import zoo
+from shvq.image import dequant, zoo
 from shvq.image.checkpoint import save_model
 from shvq.image.model import ImageCodec
 from shvq.image.refine import (
@@ -68,9 +68,12 @@ def test_zero_steps_give_the_plain_encoders_symbols(contexts: bool) -> None:
     np.testing.assert_array_equal(sym, plain)
 
 
-@pytest.mark.parametrize("which", ["tiny", "tiny-contexts", "shipped"])
+@pytest.mark.parametrize("which", ["tiny", "tiny-contexts", "tiny-offsets", "shipped"])
 def test_refinement_lowers_the_real_loss_and_its_bookkeeping_is_exact(which: str) -> None:
-    if which == "shipped":  # a trained model (with its context model): a clear gain (4.2 % for session 6's mse-3)
+    if which == "tiny-offsets":  # a model with reconstruction offsets (shvq.image.dequant)
+        model = _with_offsets(_tiny(0))
+        settings, gain = RefineSettings(LAMBDA, steps=30, lr=0.05), 1.0
+    elif which == "shipped":  # a trained model (with its context model): a clear gain (4.2 % for session 6's mse-3)
         e = zoo.entry("mse-3")
         model, settings, gain = zoo.load_entry(e), RefineSettings(default_rate_weight(e), steps=10), 0.97
     else:  # random decoders cannot get near the image: any gain will do
@@ -88,6 +91,29 @@ def test_refinement_lowers_the_real_loss_and_its_bookkeeping_is_exact(which: str
     assert report[0].best_loss == pytest.approx(after, rel=1e-4)
     assert report[0].best_step > 0 and after < gain * before
     assert not np.array_equal(sym, plain)
+
+
+def _with_offsets(base: ImageCodec) -> ImageCodec:
+    g = torch.Generator().manual_seed(4)
+    model = dequant.with_offsets(base, 0.03 * torch.randn(TINY.num_groups, TINY.num_centers, generator=g))
+    model.quantizer.set_sigma(100.0)
+    return model
+
+
+def test_refinement_decodes_with_the_models_offsets() -> None:
+    """The refinement scores the symbols as the files decode them: with the offsets (several center
+    spacings here), not at the bare centers. A trained decoder, which a random one's insensitivity
+    to its latent would not show."""
+    base = zoo.load("mse-1")
+    g = torch.Generator().manual_seed(4)
+    model = dequant.with_offsets(base, 0.5 * torch.randn(base.config.num_groups, base.config.num_centers, generator=g))
+    img = smooth_image(48, 64, seed=5)
+    report: list[TileResult] = []
+    refine_symbols(model, img, RefineSettings(LAMBDA, steps=1), report=report)
+    plain, _, _ = model.symbols(img)
+    with_offsets, without = true_loss(model, plain, img, LAMBDA), true_loss(base, plain, img, LAMBDA)
+    assert abs(with_offsets - without) > 1e-2 * without
+    assert report[0].start_loss == pytest.approx(with_offsets, rel=1e-4)
 
 
 def test_tiles_are_refined_one_after_another_and_each_improves() -> None:

@@ -106,3 +106,15 @@ def test_wider_latent_needs_scalar_codebook() -> None:
                                            init_range=(-0.35, 0.35), kernel=3))
     with pytest.raises(ValueError, match="scalar"):
         widen(vq, 8, latent_channels=10)
+
+
+def test_a_shipped_model_with_neighbour_contexts_and_offsets_widens() -> None:
+    """Context models and reconstruction offsets belong to a finished model: widening drops them."""
+    from shvq.image import zoo
+    from shvq.image.widen import widen
+
+    src = zoo.load("mse-0")
+    assert src.config.context_neighbours and src.config.dequant_offsets
+    wide = widen(src, src.config.channels + 8)
+    assert wide.config.contexts == 0 and not wide.config.context_neighbours and not wide.config.dequant_offsets
+    assert "recon_offsets" not in wide.state_dict()

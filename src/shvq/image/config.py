@@ -41,6 +41,10 @@ class ImageCodecConfig:
             (:mod:`shvq.coding.neighbour_context`: learned scores over the earlier groups' 3×3
             neighbourhoods and a checkerboard pass per group; ``K`` score buckets per
             checkerboard class) instead of the same-position one; needs ``contexts``.
+        dequant_offsets: the model carries a learned reconstruction table (``recon_offsets``,
+            ``G × L`` float32): symbol ``k`` of group ``g`` decodes to ``c_k + o[g, k]`` instead of
+            the center ``c_k`` (:mod:`shvq.image.dequant`, fitted after training with everything
+            else fixed; the encoder's symbols do not change). Scalar quantizers (``d = 1``) only.
     """
 
     channels: int = 64
@@ -57,6 +61,7 @@ class ImageCodecConfig:
     contexts: int = 0
     value_contexts: int = 1
     context_neighbours: bool = False
+    dequant_offsets: bool = False
 
     def __post_init__(self) -> None:
         self.init_range = (float(self.init_range[0]), float(self.init_range[1]))
@@ -68,6 +73,8 @@ class ImageCodecConfig:
             raise ValueError("context_neighbours needs a context model (contexts >= 2)")
         if not 1 <= self.value_contexts <= MAX_VALUE_CONTEXTS:
             raise ValueError(f"value_contexts must be in 1..{MAX_VALUE_CONTEXTS}, got {self.value_contexts}")
+        if self.dequant_offsets and self.vector_dim != 1:
+            raise ValueError("dequant_offsets needs a scalar quantizer (vector_dim 1)")
         if self.latent_channels % self.vector_dim:
             raise ValueError(
                 f"latent_channels ({self.latent_channels}) must be divisible by vector_dim ({self.vector_dim})"

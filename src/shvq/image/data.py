@@ -87,4 +87,16 @@ class RandomCrops:
         return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
-__all__ = ["RandomCrops", "list_images", "load_folder"]
+def central_crop(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """The central window of ``image`` (``H×W×C``) with about ``max_pixels`` pixels and the same
+    aspect (at least 16 pixels a side); the image itself (a view, no copy) when it is no larger."""
+    h, w = image.shape[:2]
+    if h * w <= max_pixels:
+        return image
+    s = (max_pixels / (h * w)) ** 0.5
+    ch, cw = max(16, int(h * s)), max(16, int(w * s))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[top : top + ch, left : left + cw]
+
+
+__all__ = ["RandomCrops", "central_crop", "list_images", "load_folder"]

@@ -319,6 +319,20 @@ class CodecEngine:
         if centers.shape != (config.num_centers, config.vector_dim):
             raise FormatError(f"codebook of shape {centers.shape}, expected {(config.num_centers, config.vector_dim)}")
         self.centers = np.ascontiguousarray(centers)
+        # what each symbol decodes to, G × L × d float32: the centers, plus the model's learned
+        # reconstruction offsets where it has them (shvq.image.dequant), summed in float32 as the
+        # PyTorch model sums them
+        self.recon = np.ascontiguousarray(np.broadcast_to(centers, (config.num_groups, *centers.shape)))
+        if config.dequant_offsets:
+            if "recon_offsets" not in state:
+                raise FormatError("the config asks for reconstruction offsets but the weights lack recon_offsets")
+            off = np.asarray(state["recon_offsets"], dtype=np.float32)
+            if off.shape != (config.num_groups, config.num_centers) or not np.all(np.isfinite(off)):
+                raise FormatError(f"reconstruction offsets of shape {off.shape} (finite), expected "
+                                  f"{(config.num_groups, config.num_centers)}")
+            self.recon = np.ascontiguousarray(centers[None, :, :] + off[:, :, None], dtype=np.float32)
+        elif "recon_offsets" in state:
+            raise FormatError("the weights carry recon_offsets, which the config does not ask for")
         tables = np.asarray(state["entropy.tables"], dtype=np.int64)
         rows = 1 if config.shared_histogram else config.num_groups
         if tables.shape != (rows, config.num_centers):
@@ -433,12 +447,13 @@ class CodecEngine:
         return nearest_symbols(z, self.centers).reshape(g, -1)
 
     def latent_from_symbols(self, symbols: np.ndarray, rows: int, cols: int) -> np.ndarray:
-        """Symbols ``(G, rows·cols)`` -> float64 quantized latent ``rows×cols×M`` (centers looked up)."""
+        """Symbols ``(G, rows·cols)`` -> float64 quantized latent ``rows×cols×M`` (what each symbol
+        decodes to looked up: its center, plus the model's reconstruction offset if it has them)."""
         s = np.asarray(symbols, dtype=np.int64)
         if s.size and (int(s.min()) < 0 or int(s.max()) >= self.config.num_centers):
             raise FormatError("symbol out of range for this codebook")
         g, d = self.config.num_groups, self.config.vector_dim
-        vec = self.centers[s]  # G × S × d
+        vec = self.recon[np.arange(g)[:, None], s]  # G × S × d
         return vec.transpose(1, 0, 2).reshape(rows, cols, g * d).astype(np.float64)
 
     def synthesise(self, latent: np.ndarray, height: int, width: int, *, as_float: bool = False) -> np.ndarray:

@@ -256,6 +256,8 @@ class ImageCodec(nn.Module):
         self.synthesis = synthesis_transform(c.channels, c.latent_channels, c.kernel)
         if c.contexts:
             self.context = ContextTables(c.num_groups, c.contexts, c.value_contexts, c.num_centers, c.context_neighbours)
+        if c.dequant_offsets:  # learned reconstruction offsets, G × L (shvq.image.dequant)
+            self.register_buffer("recon_offsets", torch.zeros(c.num_groups, c.num_centers))
         self.tile_size: int = tiling.TILE
         self.halo: int = tiling.halo_for(c.kernel, STRIDE)
 
@@ -276,6 +278,17 @@ class ImageCodec(nn.Module):
     def decode_latent(self, y_hat: Tensor, height: int, width: int) -> Tensor:
         """Quantized latent ``N×M×h×w`` -> ``N×3×height×width`` float reconstruction."""
         return (self.synthesis(y_hat.contiguous()) + 0.5)[:, :, :height, :width]
+
+    def decoder_input(self, quantized: Tensor, symbols: Tensor) -> Tensor:
+        """What the synthesis decodes: the quantizer's hard values ``quantized`` (``N×M×h×w``,
+        float32, the centers of ``symbols``, ``N×G×h×w``), plus each symbol's learned
+        reconstruction offset where the model has them (``config.dequant_offsets``), summed in
+        float32 as the numpy engine sums them. Without offsets: ``quantized`` itself."""
+        if not self.config.dequant_offsets:
+            return quantized
+        off = self.recon_offsets.to(quantized.device)
+        g = torch.arange(off.shape[0], device=quantized.device).view(1, -1, *([1] * (symbols.dim() - 2)))
+        return quantized + off[g, symbols]
 
     def encode_tiled(self, pixels: Tensor) -> Tensor:
         """The analysis transform in the reference numerics (float64), tile by tile.
@@ -336,13 +349,13 @@ class ImageCodec(nn.Module):
             y = self.encode_latent(x)
             q = self.quantizer(y.float())
             rate = self.entropy(q)
-            x_hat = self.decode_latent(q.quantized, h, w).float()
+            x_hat = self.decode_latent(self.decoder_input(q.quantized, q.symbols), h, w).float()
         else:
             with reproducible_cpu():
                 y = self.encode_tiled(x)
                 q = self.quantizer(y.float())
                 rate = self.entropy(q)
-                x_hat = self.decode_to_tensor(q.quantized, h, w)
+                x_hat = self.decode_to_tensor(self.decoder_input(q.quantized, q.symbols), h, w)
         pixels = n * h * w
         return ImageCodecOutput(
             x_hat=x_hat,

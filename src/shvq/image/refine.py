@@ -10,8 +10,9 @@ copy of the model decodes, with the same decoder and the same pixels as ever.
 
 One step (per tile of the latent grid, see below):
 
-* straight-through quantization: the forward pass uses the hard centers ``Q̂(y)``, the gradient
-  the soft assignment's (``σ`` of the model), as in training;
+* straight-through quantization: the forward pass uses the hard centers ``Q̂(y)`` (plus the
+  model's reconstruction offsets, if it has them: what the decoder makes of the symbols), the
+  gradient the soft assignment's (``σ`` of the model), as in training;
 * ``D`` = MSE of the decoded tile against the image on the ``[0, 255]`` scale (clamped to
   ``[0, 1]`` first, as the file's pixels are), over the tile's own pixels;
 * ``R`` = bits per pixel of the symbols, softly
@@ -310,7 +311,8 @@ def _refine_tile(
     var = y0[:, :, r.start : r.stop, c.start : c.stop].clone().requires_grad_(True)
     opt = LatentAdam(var, settings.lr)
     with torch.no_grad():
-        region = q.dequantize(symbols[:, :, r.lo : r.hi, c.lo : c.hi], (1, y0.shape[1], r.hi - r.lo, c.hi - c.lo))
+        sym = symbols[:, :, r.lo : r.hi, c.lo : c.hi]
+        region = model.decoder_input(q.dequantize(sym, (1, y0.shape[1], r.hi - r.lo, c.hi - c.lo)), sym)
     best_loss, best_step = float("inf"), 0
     best_idx = symbols[:, :, r.start : r.stop, c.start : c.stop].clone()
     start_loss = float("nan")
@@ -323,7 +325,8 @@ def _refine_tile(
         ).to(var.device).reshape(-1, centers.shape[0])  # m×L
         hard_bits = float(bits.gather(1, idx.unsqueeze(1)).sum())
         latent = region.clone()
-        latent[:, :, ir, ic] = q.from_vectors(q_ste, var.shape)
+        # forward: what the decoder makes of the symbols (offsets included); gradient: straight-through
+        latent[:, :, ir, ic] = model.decoder_input(q.from_vectors(q_ste, var.shape), idx.reshape(1, g, th, tw))
         x_hat = (synthesis(latent) + 0.5)[:, :, top:bottom, left:right]
         d = F.mse_loss(x_hat.clamp(0.0, 1.0), want) * (255.0**2)
         hard_loss = float(d.detach()) + lam * hard_bits / pixels

@@ -90,7 +90,8 @@ def widen(model: ImageCodec, channels: int, *, latent_channels: int | None = Non
     if m > c.latent_channels and (c.vector_dim != 1 or c.shared_histogram):
         raise ValueError("widen: a wider latent needs a scalar codebook (d = 1) with a histogram per channel")
     torch.manual_seed(seed)
-    wide = ImageCodec(replace(c, channels=channels, latent_channels=m, contexts=0, value_contexts=1))
+    wide = ImageCodec(replace(c, channels=channels, latent_channels=m, contexts=0, value_contexts=1,
+                              context_neighbours=False, dequant_offsets=False))  # offsets are fitted to a finished model, like contexts
     src = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()  # caller's stays put
     for old_seq, new_seq in ((src.analysis, wide.analysis), (src.synthesis, wide.synthesis)):
         for old, new in zip(old_seq, new_seq, strict=True):
