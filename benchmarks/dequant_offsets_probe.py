@@ -24,6 +24,10 @@ from zero. Then every arm is also measured with the image's post-filter, fitted 
 fits it (``shvq.image.postfilter``; bits priced by the symbols' ideal code length under the
 model's context model), since the post-filter may take the same gain. ``--save NPZ`` keeps the
 learned table (``offsets``, float32 ``M × L``, with the model's name and content hash).
+
+The shipped tables come from :func:`shvq.image.dequant.fit_offsets` (``scripts/fit_dequant.py``),
+which grew out of this probe's loop; the probe keeps its own because its committed outputs were
+measured with it (symbols from the PyTorch float32 analysis, and the ``--extra`` arms).
 """
 
 from __future__ import annotations

@@ -102,6 +102,7 @@ def fit_offsets(
     opt = torch.optim.Adam([table], lr=settings.lr)
     rng = np.random.default_rng(settings.seed)
     groups = torch.arange(g, device=dev).view(1, -1, 1, 1)
+    inner = slice(MARGIN * STRIDE, (MARGIN + WINDOW) * STRIDE)
     for step in range(1, settings.steps + 1):
         sym, pix = [], []
         for _ in range(settings.batch):
@@ -114,7 +115,6 @@ def fit_offsets(
         k = torch.stack(sym).to(dev)
         x = torch.stack(pix).permute(0, 3, 1, 2).to(dev).float()
         out = synthesis(centers[k] + table[groups, k]) + 0.5
-        inner = slice(MARGIN * STRIDE, (MARGIN + WINDOW) * STRIDE)
         loss = ((out[:, :, inner, inner].clamp(0, 1) * 255 - x) ** 2).mean()
         opt.zero_grad()
         loss.backward()
