@@ -259,7 +259,8 @@ def main() -> None:
     env = dict(os.environ)
     cmds = {
         "python -c 'import torch'": [py, "-c", "import torch"],
-        "python -m shvq compress": [py, "-m", "shvq", "compress", str(src), "-o", str(shvq_path), "--force"],
+        "python -m shvq compress": [py, "-m", "shvq", "compress", str(src), "-o", str(shvq_path), "--force",
+                                    *(["--model", args.model] if args.model else [])],
         "python -m shvq decompress": [py, "-m", "shvq", "decompress", str(shvq_path), "-o", str(png_path), "--force"],
     }
     if gpu_codec is not None:

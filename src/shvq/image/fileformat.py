@@ -42,8 +42,9 @@ The ANS coder codes a trailing run of a likely symbol in no bytes at all, so a f
 bytes could otherwise declare a 67-MPix image and make the decoder allocate tens of GB (about 420
 bytes per pixel). Real files cost far more than 1/4096 byte per pixel. The cheapest a shipped
 model can code a 16×16 block (its cheapest symbol of every group in its most confident context)
-is 0.47 bits (mse-0, whose neighbour context model is very sure of flat areas; its guard is then
-8,706 pixels per byte); the others need 0.86 bits (mse-1: 4,786 pixels per byte) to 11 bits."""
+is 0.69 bits (mse-low, whose neighbour context model is very sure of flat areas; its guard is then
+5,914 pixels per byte); mse-0 and mse-1 need 0.70 and 0.80 bits (5,860 and 5,143 pixels per
+byte), the others 1.45 to 11 bits. (The retired mse-0-gen7 needs 0.47 bits: 8,706 pixels per byte.)"""
 
 
 
