@@ -19,30 +19,22 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "images"
+from zoo_refit import add_folder_arguments, entries, folders, kept_meta
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", required=True, help="weights folder to read (zoo layout)")
-    ap.add_argument("--out", required=True, help="weights folder to write (must differ from --models)")
-    ap.add_argument("--only", nargs="*", help="model names (default: all listed)")
+    add_folder_arguments(ap, "validation images (real-file bpp, PSNR)")
     ap.add_argument("--contexts", type=int, default=16, help="activity buckets K")
     ap.add_argument("--value-contexts", type=int, default=5, help="predicted-value buckets V (1: none)")
     ap.add_argument("--neighbours", action="store_true",
                     help="the neighbour context model (shvq.coding.neighbour_context); K is then per "
                          "checkerboard class")
-    ap.add_argument("--data", default=str(DATA / "train"), help="training images to fit from")
-    ap.add_argument("--val", default=str(DATA / "val"), help="validation images (real-file bpp, PSNR)")
-    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
-    src_dir, out_dir = Path(args.models).resolve(), Path(args.out).resolve()
-    if src_dir == out_dir:
-        print("fit_contexts: error: --out must differ from --models", file=sys.stderr)
+    dirs = folders(args, "fit_contexts")
+    if dirs is None:
         return 2
+    src_dir, out_dir = dirs
 
     import torch
 
@@ -54,14 +46,12 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     train_images = load_folder(args.data)
     val_images = load_folder(args.val) if args.val else []
-    for e in zoo.available(src_dir):
-        if args.only and e.name not in args.only:
-            continue
+    for e in entries(src_dir, args.only):
         model = zoo.load_entry(e).with_contexts(args.contexts, args.value_contexts, neighbours=args.neighbours).eval()
         t0 = time.perf_counter()
         model.fit_contexts(train_images)
         seconds = round(time.perf_counter() - t0, 1)
-        meta = {k: v for k, v in e.meta.items() if k not in ("config", "content_hash", "frozen", "format", "version")}
+        meta = kept_meta(e)
         meta["contexts_fit_seconds"] = seconds
         meta["contexts_fit_from"] = {"model": e.content_hash, "data": str(args.data), "by": "scripts/fit_contexts.py",
                                      "command": " ".join(["python", "scripts/fit_contexts.py", *sys.argv[1:]])}

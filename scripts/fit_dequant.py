@@ -19,31 +19,23 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "images"
+from zoo_refit import add_folder_arguments, entries, folders, kept_meta
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", required=True, help="weights folder to read (zoo layout)")
-    ap.add_argument("--out", required=True, help="weights folder to write (must differ from --models)")
-    ap.add_argument("--only", nargs="*", help="model names (default: all listed)")
+    add_folder_arguments(ap, "validation images (real-file bpp, PSNR); '' for none")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--max-pixels", type=int, default=1_200_000,
                     help="each training photo is cut to its central window of about this many pixels")
-    ap.add_argument("--data", default=str(DATA / "train"), help="training images to fit from")
-    ap.add_argument("--val", default=str(DATA / "val"), help="validation images (real-file bpp, PSNR); '' for none")
-    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
-    src_dir, out_dir = Path(args.models).resolve(), Path(args.out).resolve()
-    if src_dir == out_dir:
-        print("fit_dequant: error: --out must differ from --models", file=sys.stderr)
+    dirs = folders(args, "fit_dequant")
+    if dirs is None:
         return 2
+    src_dir, out_dir = dirs
 
     import torch
 
@@ -57,9 +49,7 @@ def main() -> int:
     val_images = load_folder(args.val) if args.val else []
     settings = dequant.FitSettings(steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for e in zoo.available(src_dir):
-        if args.only and e.name not in args.only:
-            continue
+    for e in entries(src_dir, args.only):
         log_path = out_dir / f"{e.name}.dequant.log"
         with log_path.open("w") as log_file:
             def log(msg: str) -> None:
@@ -75,7 +65,7 @@ def main() -> int:
             table = dequant.fit_offsets(model, data, settings, on_step=dequant.timed_log(log))
             seconds = round(time.perf_counter() - t1, 1)
             fitted = dequant.with_offsets(model, table).eval()
-            meta = {k: v for k, v in e.meta.items() if k not in ("config", "content_hash", "frozen", "format", "version")}
+            meta = kept_meta(e)
             meta["dequant_fit_seconds"] = seconds
             meta["dequant_fit_from"] = {
                 "model": e.content_hash, "data": str(args.data), "by": "scripts/fit_dequant.py",

@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -53,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "src" / "shvq" / "image" / "weights"
 CROP, BATCH = 256, 16
 LR, DECAY_START, LR_FINAL = 2e-4, 0.2, 0.05
-PLAN = [  # name, β (each model's own), seed of the continued run's crops
+PLAN = [  # name (each trains at its own β), seed of the continued run's crops
     {"name": f"mse-{q}", "seed": 140 + q} for q in range(8)
 ]
 EXTRA = [  # a second, shorter lease: a lower rate point from the continued mse-0 (whose rate rose)
@@ -74,14 +75,14 @@ def log(msg: str) -> None:
 
 # ----------------------------------------------------------------------------- pack-inits
 def pack_inits(out: Path, only: list[str] | None = None) -> None:
-    import torch
     from safetensors.torch import save_file
 
     from shvq.image.checkpoint import load_model
 
     out.mkdir(parents=True, exist_ok=True)
+    wanted = only or [s["name"] for s in PLAN]
     for st in PLAN + EXTRA:
-        if (only or [s["name"] for s in PLAN]).count(st["name"]) == 0:
+        if st["name"] not in wanted:
             continue
         model, meta = load_model(ROOT / st["source"] if "source" in st else WEIGHTS / st["name"])
         state = {}
@@ -97,7 +98,6 @@ def pack_inits(out: Path, only: list[str] | None = None) -> None:
              "source_hash": meta["content_hash"]},
             indent=1) + "\n")
         log(f"{st['name']}: {sum(t.numel() * t.element_size() for t in state.values()) / 1e6:.2f} MB")
-    del torch
 
 
 def rebuild_init(inits: Path, name: str, dest: Path) -> dict:
@@ -284,11 +284,9 @@ def install(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     runs, out = Path(args.runs), Path(args.out)
     val = load_folder(args.val)
-    device = "unknown"
     first = (runs / "driver.log").read_text().splitlines()[0] if (runs / "driver.log").exists() else ""
-    if "(" in first:
-        device = first[first.index("(") + 1:first.rindex(")")] + " (" + first.split(",")[0].split()[-2] + " " + \
-            first.split(",")[0].split()[-1] + ")"
+    found = re.search(r"torch (\S+), device \S+ \((.+)\)", first)  # the driver's first note
+    device = f"{found[2]} (torch {found[1]})" if found else "unknown"
     for name in args.only or [s["name"] for s in PLAN]:
         model, meta = load_model(runs / name / "final" / "model")
         st = next(s for s in PLAN + EXTRA if s["name"] == name)
